@@ -12,19 +12,15 @@ export type TimerId = number;
 export interface Clock {
   /** Unix milliseconds. */
   now(): number;
-  /** Calls `fn` after `ms` milliseconds. The timer does not keep the process alive. */
+  /** Calls `fn` after `ms` milliseconds. */
   setTimeout(fn: () => void, ms: number): TimerId;
   clearTimeout(id: TimerId): void;
 }
 
-/** The real clock. Its timers are unref'd: a pending timer never holds a process open. */
+/** The real clock. */
 export const systemClock: Clock = {
   now: () => Date.now(),
-  setTimeout(fn, ms) {
-    const id = setTimeout(fn, ms) as unknown as number;
-    Deno.unrefTimer(id);
-    return id;
-  },
+  setTimeout: (fn, ms) => setTimeout(fn, ms) as unknown as number,
   clearTimeout: (id) => clearTimeout(id),
 };
 

@@ -1,0 +1,183 @@
+/**
+ * The programming model: a component is a named set of endpoints with a typed config section and
+ * the components it depends on. Every running instance of a component is an actor.
+ *
+ * @example
+ * ```ts
+ * import { component } from "./component.ts";
+ * import { defineSchema, string } from "../configs/schema.ts";
+ *
+ * export const Greeter = component({
+ *   name: "Greeter",
+ *   config: defineSchema({ greeting: string({ default: "Hello" }) }),
+ *   endpoints: {
+ *     async *generate(request: { name: string }, ctx) {
+ *       yield `${ctx.config.greeting} ${request.name}!`;
+ *     },
+ *   },
+ * });
+ * ```
+ *
+ * @module
+ */
+
+import type { ConfigSchema, ConfigValues } from "../configs/schema.ts";
+import type { Logger } from "./logger.ts";
+import type { CallOptions, EndpointClient } from "../router/client.ts";
+
+/** The declared dependencies of a component: the keys name them in `ctx.deps`. */
+export type DependsMap = Record<string, ComponentDefinition<any, any>>;
+
+/** What an endpoint handler receives besides the request. */
+export interface RequestContext<C = Record<string, unknown>, D extends DependsMap = DependsMap> {
+  /** The request id, carried across every hop and in every log line. */
+  readonly requestId: string;
+  /** Unix ms after which the answer is useless. Downstream calls inherit it. */
+  readonly deadline: number;
+  /** Aborts when the caller cancels, goes away, or the deadline passes. */
+  readonly signal: AbortSignal;
+  /** 1 for the first try, then 2, 3... when the router retries elsewhere. */
+  readonly attempt: number;
+  /** This instance's id. */
+  readonly instanceId: string;
+  /** The host this instance runs on. */
+  readonly hostname: string;
+  /** This component's config section, defaults filled. */
+  readonly config: C;
+  /** A logger whose lines carry the component, instance and request id. */
+  readonly log: Logger;
+  /**
+   * Clients for the components this one depends on, bound to this request: calls made through
+   * them inherit its deadline and are cancelled with it.
+   */
+  readonly deps: { readonly [K in keyof D]: DependencyCaller };
+}
+
+/** A dependency as seen from inside a request: call it as if it were local. */
+export interface DependencyCaller {
+  /** Calls the dependency's `generate` endpoint with its default routing policy. */
+  generate(request: unknown, options?: CallOptions): AsyncIterable<unknown>;
+  /** Calls another endpoint of the dependency. */
+  call(endpoint: string, request: unknown, options?: CallOptions): AsyncIterable<unknown>;
+}
+
+/**
+ * An endpoint handler: an async generator yielding the chunks of the answer. A handler may also
+ * return a single value (or a promise of one) for a one-chunk answer. Throwing a `MeshError`
+ * fails the request with its code; any other error fails it as `internal`.
+ */
+export type EndpointHandler<
+  Req = any,
+  C = Record<string, unknown>,
+  D extends DependsMap = DependsMap,
+> = (
+  request: Req,
+  ctx: RequestContext<C, D>,
+) => AsyncIterable<unknown> | Iterable<unknown> | Promise<unknown> | unknown;
+
+/** The endpoints of a component, by name. */
+export type Endpoints<C = Record<string, unknown>, D extends DependsMap = DependsMap> = Record<
+  string,
+  EndpointHandler<any, C, D>
+>;
+
+/** What a start hook receives. */
+export interface StartContext<C = Record<string, unknown>, D extends DependsMap = DependsMap> {
+  readonly namespace: string;
+  readonly instanceId: string;
+  readonly hostname: string;
+  readonly config: C;
+  readonly log: Logger;
+  /** Clients for the declared dependencies (default routing policy). */
+  readonly deps: { readonly [K in keyof D]: EndpointClient };
+  /** An explicit client to any endpoint: `client("Worker")`, `client("ns/Worker/generate")`. */
+  client(target: string | ComponentDefinition<any, any>, options?: ClientOptions): EndpointClient;
+  /** Aborts when the instance stops (a start hook that waits should give up then). */
+  readonly signal: AbortSignal;
+}
+
+/** Options for explicit clients. */
+export interface ClientOptions {
+  /** The endpoint; default `generate`. */
+  endpoint?: string;
+  /** The default routing policy of the client (`round_robin`, `random`, ...). */
+  policy?: string;
+}
+
+/** A component, as declared by its author. */
+export interface ComponentDefinition<
+  S extends ConfigSchema = ConfigSchema,
+  D extends DependsMap = DependsMap,
+> {
+  /** The component name (`[A-Za-z0-9_-]+`), also its config section name. */
+  readonly name: string;
+  /** The config section's schema. */
+  readonly config?: S;
+  /** Components this one calls: the keys name them in `ctx.deps`. */
+  readonly depends?: D;
+  /** The endpoints, when they need no start-up work. */
+  readonly endpoints?: Endpoints<ConfigValues<S>, D>;
+  /**
+   * The async start hook (the seeds' `@async_on_start`): build clients, wait for workers, then
+   * return the endpoints (closures keep per-instance state). The instance is registered, and so
+   * reachable, only after it resolves.
+   */
+  readonly start?: (
+    ctx: StartContext<ConfigValues<S>, D>,
+  ) => Promise<Endpoints<ConfigValues<S>, D>>;
+  /** Called when the instance stops, after in-flight requests finish. */
+  readonly stop?: () => Promise<void> | void;
+  /**
+   * When set, the HTTP gateway fronts this component's `generate` endpoint (the seeds' Frontend),
+   * listening on the config's `port` and `host` keys.
+   */
+  readonly http?: boolean;
+}
+
+/**
+ * Declares a component. Validates the name and that it has endpoints or a start hook.
+ */
+export function component<S extends ConfigSchema, D extends DependsMap = Record<never, never>>(
+  definition: ComponentDefinition<S, D>,
+): ComponentDefinition<S, D> {
+  if (!/^[A-Za-z0-9_-]+$/.test(definition.name)) {
+    throw new TypeError(
+      `Invalid component name ${
+        JSON.stringify(definition.name)
+      }: use letters, digits, "_" and "-" only`,
+    );
+  }
+  if (!definition.endpoints && !definition.start) {
+    throw new TypeError(`Component "${definition.name}" has neither endpoints nor a start hook`);
+  }
+  return definition;
+}
+
+/** A runnable graph: the components one config file can deploy. */
+export interface Graph {
+  /** The namespace when the config names none. */
+  readonly namespace: string;
+  readonly components: readonly ComponentDefinition<any, any>[];
+}
+
+/** Declares a graph, checking that component names are unique and dependencies are in it. */
+export function graph(
+  namespace: string,
+  components: readonly ComponentDefinition<any, any>[],
+): Graph {
+  const names = new Set<string>();
+  for (const c of components) {
+    if (names.has(c.name)) throw new TypeError(`Component "${c.name}" appears twice in the graph`);
+    names.add(c.name);
+  }
+  for (const c of components) {
+    for (const dep of Object.values<ComponentDefinition<any, any>>(c.depends ?? {})) {
+      if (!names.has(dep.name)) {
+        throw new TypeError(
+          `Component "${c.name}" depends on "${dep.name}", which is not in the graph`,
+        );
+      }
+    }
+  }
+  return { namespace, components };
+}

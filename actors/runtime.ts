@@ -1,0 +1,234 @@
+/**
+ * The runtime of one process: its planes (bus and registry), its lease, the actors it hosts and
+ * the clients they call through. The seeds' `DistributedRuntime`.
+ *
+ * @example
+ * ```ts ignore
+ * const runtime = new Runtime({ bus: new MemoryBus(), registry: new MemoryRegistry(), namespace: "demo" });
+ * await runtime.serve(Worker, { config: {}, instances: 2 });
+ * for await (const chunk of runtime.client("Worker").generate({ prompt: "hi" })) console.log(chunk);
+ * await runtime.shutdown();
+ * ```
+ *
+ * @module
+ */
+
+import { Actor, type ActorHost } from "./actor.ts";
+import type { Bus } from "./bus.ts";
+import { type Clock, systemClock } from "./clock.ts";
+import type { ClientOptions, ComponentDefinition } from "./component.ts";
+import { LeaseKeeper } from "./lease_keeper.ts";
+import { type Logger, silentLogger } from "./logger.ts";
+import {
+  DEFAULT_ENDPOINT,
+  type EndpointAddress,
+  instancePrefix,
+  newInstanceId,
+  parseAddress,
+  validateName,
+} from "./names.ts";
+import type { Registry } from "./registry.ts";
+import { type ClientSettings, EndpointClient } from "../router/client.ts";
+import { InstanceView } from "../router/instance_view.ts";
+import { ReplyInbox } from "../router/reply_inbox.ts";
+
+/** The version every instance registers. */
+export const MESHWORK_VERSION = "0.1.0";
+
+/** Options for {@linkcode Runtime}. */
+export interface RuntimeOptions {
+  bus: Bus;
+  registry: Registry;
+  /** The default namespace of components and clients. */
+  namespace: string;
+  /** Default: the machine's hostname. */
+  hostname?: string;
+  clock?: Clock;
+  logger?: Logger;
+  /** Lease TTL in seconds. Default 10. */
+  leaseTtlSeconds?: number;
+  /** Idle time after which a streaming answer gets a heartbeat frame. Default 1000 ms. */
+  heartbeatMs?: number;
+  /** Silence that means a streaming instance is lost. Default 4 × `heartbeatMs`. */
+  heartbeatTimeoutMs?: number;
+  /** How long a request may wait for its first frame before trying elsewhere. Default 3000 ms. */
+  ackTimeoutMs?: number;
+  /** Defaults for every client made by this runtime. */
+  clientDefaults?: ClientSettings;
+  pid?: number;
+}
+
+/** Options for {@linkcode Runtime.serve}. */
+export interface ServeOptions {
+  /** The component's config section, defaults filled. */
+  config?: Record<string, unknown>;
+  /** How many instances to start (`ServiceArgs.workers`). Default 1. */
+  instances?: number;
+}
+
+function systemHostname(): string {
+  try {
+    return Deno.hostname();
+  } catch {
+    return "localhost";
+  }
+}
+
+/** The runtime of one process. */
+export class Runtime implements ActorHost {
+  readonly bus: Bus;
+  readonly registry: Registry;
+  readonly namespace: string;
+  readonly hostname: string;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly keeper: LeaseKeeper;
+  readonly inbox: ReplyInbox;
+  readonly heartbeatMs: number;
+  readonly pid: number;
+  readonly version = MESHWORK_VERSION;
+  #clientDefaults: ClientSettings;
+  #actors = new Map<string, Actor>();
+  #views = new Map<string, InstanceView>();
+  #clients = new Map<string, EndpointClient>();
+  #closed = false;
+
+  constructor(options: RuntimeOptions) {
+    this.bus = options.bus;
+    this.registry = options.registry;
+    this.namespace = validateName(options.namespace, "namespace");
+    this.hostname = options.hostname ?? systemHostname();
+    this.clock = options.clock ?? systemClock;
+    this.log = options.logger ?? silentLogger;
+    this.heartbeatMs = options.heartbeatMs ?? 1000;
+    this.pid = options.pid ?? Deno.pid;
+    this.#clientDefaults = options.clientDefaults ?? {};
+    this.keeper = new LeaseKeeper(this.registry, {
+      ttlSeconds: options.leaseTtlSeconds ?? 10,
+      clock: this.clock,
+      logger: this.log,
+    });
+    this.inbox = new ReplyInbox(this.bus, {
+      clock: this.clock,
+      ackTimeoutMs: options.ackTimeoutMs,
+      heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 4 * this.heartbeatMs,
+    });
+  }
+
+  /** The actors running in this process. */
+  get actors(): Actor[] {
+    return [...this.#actors.values()];
+  }
+
+  /** The actor with this id, when it runs here. */
+  localActor(instance: string): Actor | undefined {
+    return this.#actors.get(instance);
+  }
+
+  /**
+   * Starts `instances` actors of a component and resolves once each has run its start hook and
+   * registered. A start hook that throws fails this call (the actors already up keep running).
+   */
+  async serve(
+    definition: ComponentDefinition<any, any>,
+    options: ServeOptions = {},
+  ): Promise<Actor[]> {
+    if (this.#closed) throw new Error("The runtime has shut down");
+    await this.keeper.start();
+    const count = options.instances ?? 1;
+    const actors: Actor[] = [];
+    for (let i = 0; i < count; i++) {
+      const actor = new Actor(this, definition, options.config ?? {}, newInstanceId());
+      this.#actors.set(actor.id, actor);
+      actors.push(actor);
+    }
+    await Promise.all(actors.map(async (actor) => {
+      try {
+        await actor.start();
+      } catch (error) {
+        this.#actors.delete(actor.id);
+        await actor.stop(0);
+        throw error;
+      }
+    }));
+    return actors;
+  }
+
+  /**
+   * A client to a component's endpoint: `client("Worker")`, `client("ns/Worker/generate")`, or
+   * `client(Worker)`. Clients are shared per target, endpoint and policy.
+   */
+  client(
+    target: string | ComponentDefinition<any, any>,
+    options: ClientOptions = {},
+  ): EndpointClient {
+    const address = this.#resolve(target, options.endpoint);
+    const settings = {
+      ...this.#clientDefaults,
+      ...(options.policy ? { policy: options.policy } : {}),
+    };
+    const key = `${address.namespace}/${address.component}/${address.endpoint}|${
+      settings.policy ?? ""
+    }`;
+    let client = this.#clients.get(key);
+    if (!client) {
+      client = new EndpointClient(this, address, this.view(address), settings);
+      this.#clients.set(key, client);
+    }
+    return client;
+  }
+
+  /** The live view of one endpoint's instances (shared; loading starts on first use). */
+  view(address: EndpointAddress): InstanceView {
+    const prefix = instancePrefix(address);
+    let view = this.#views.get(prefix);
+    if (!view) {
+      view = new InstanceView(this.registry, prefix, this.log);
+      this.#views.set(prefix, view);
+      this.#load(view);
+    }
+    return view;
+  }
+
+  /** Stops every actor (gracefully, up to `graceMs`), the lease, the views, the inbox. */
+  async shutdown(graceMs = 10_000): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const actors = [...this.#actors.values()].reverse();
+    await Promise.all(actors.map((actor) => actor.stop(graceMs)));
+    this.#actors.clear();
+    await this.keeper.stop();
+    for (const client of this.#clients.values()) client.close();
+    await Promise.all([...this.#views.values()].map((view) => view.close()));
+    this.inbox.close();
+  }
+
+  #resolve(target: string | ComponentDefinition<any, any>, endpoint?: string): EndpointAddress {
+    if (typeof target !== "string") {
+      return {
+        namespace: this.namespace,
+        component: validateName(target.name, "component name"),
+        endpoint: validateName(endpoint ?? DEFAULT_ENDPOINT, "endpoint name"),
+      };
+    }
+    if (target.includes("/")) {
+      const address = parseAddress(target);
+      return endpoint ? { ...address, endpoint: validateName(endpoint, "endpoint name") } : address;
+    }
+    return {
+      namespace: this.namespace,
+      component: validateName(target, "component name"),
+      endpoint: validateName(endpoint ?? DEFAULT_ENDPOINT, "endpoint name"),
+    };
+  }
+
+  #load(view: InstanceView, delayMs = 250): void {
+    view.start().catch((error) => {
+      if (this.#closed) return;
+      this.log.warn("Cannot load instances yet; retrying", { prefix: view.prefix, error });
+      this.clock.setTimeout(() => {
+        if (!this.#closed) this.#load(view, Math.min(delayMs * 2, 5000));
+      }, delayMs);
+    });
+  }
+}

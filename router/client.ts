@@ -1,0 +1,379 @@
+/**
+ * The client to one `namespace/Component/endpoint`: it keeps a live view of the instances, picks
+ * one by policy, sends the request to its mailbox and streams the reply frames back as chunks.
+ *
+ * A request that no instance took (nobody subscribed, or no first frame in time) marks that
+ * instance down until its next registry update and is tried on another (bounded attempts). A
+ * call to a component with an instance in this process goes to it directly (`preferLocal`).
+ *
+ * @module
+ */
+
+import type { Actor } from "../actors/actor.ts";
+import type { Bus } from "../actors/bus.ts";
+import type { Clock } from "../actors/clock.ts";
+import { MeshError } from "../actors/errors.ts";
+import type { Logger } from "../actors/logger.ts";
+import { controlSubject, type EndpointAddress, formatAddress } from "../actors/names.ts";
+import { CANCEL, decodeJson, encodeJson, H, requestHeaders } from "../actors/protocol.ts";
+import type { InstanceInfo, InstanceView } from "./instance_view.ts";
+import { canonicalPolicyName, createPolicy, type RoutingPolicy } from "./policies.ts";
+import { NotDeliveredError, type ReplyInbox } from "./reply_inbox.ts";
+
+/** Options for one call. */
+export interface CallOptions {
+  /** Carried across hops and in logs. Default: a fresh random id. */
+  requestId?: string;
+  /** Unix ms. Default: now + the client's `timeoutMs`. */
+  deadline?: number;
+  /** Cancels the call (the instance's handler sees its own signal abort). */
+  signal?: AbortSignal;
+  /** Overrides the client's policy for this call. */
+  policy?: string;
+  /** Sends to this instance (the `direct` policy). */
+  instanceId?: string;
+  /** W3C trace context to pass along. */
+  traceparent?: string;
+}
+
+/** Settings of a client. */
+export interface ClientSettings {
+  /** Default policy. Default `round_robin`. */
+  policy?: string;
+  /** Prefer an instance in this process when there is one. Default true. */
+  preferLocal?: boolean;
+  /** Tries per call, counting the first. Default 3. */
+  maxAttempts?: number;
+  /** How long a call waits for a live instance before `no_instances`. Default 5000 ms. */
+  waitMs?: number;
+  /** Default time a call may take. Default 60 000 ms. */
+  timeoutMs?: number;
+}
+
+/** What a client needs from the runtime that owns it. */
+export interface ClientHost {
+  readonly bus: Bus;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly inbox: ReplyInbox;
+  /** The actor with this id when it runs in this process. */
+  localActor(instance: string): Actor | undefined;
+}
+
+/** Options for {@linkcode EndpointClient.waitForInstances}. */
+export interface WaitOptions {
+  /** Give up after this long (`no_instances`). Default: wait until `signal` aborts. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /** What the log lines call the instances. Default `workers`. */
+  noun?: string;
+}
+
+function randomId(): string {
+  return crypto.randomUUID();
+}
+
+/** A client to one endpoint of a component. */
+export class EndpointClient {
+  readonly address: EndpointAddress;
+  readonly settings: Required<ClientSettings>;
+  #host: ClientHost;
+  #view: InstanceView;
+  #policies = new Map<string, RoutingPolicy>();
+  #down = new Set<string>();
+  #inflight = new Map<string, number>();
+  #offView: () => void;
+
+  constructor(
+    host: ClientHost,
+    address: EndpointAddress,
+    view: InstanceView,
+    settings: ClientSettings = {},
+  ) {
+    this.#host = host;
+    this.address = address;
+    this.#view = view;
+    this.settings = {
+      policy: canonicalPolicyName(settings.policy ?? "round_robin"),
+      preferLocal: settings.preferLocal ?? true,
+      maxAttempts: settings.maxAttempts ?? 3,
+      waitMs: settings.waitMs ?? 5000,
+      timeoutMs: settings.timeoutMs ?? 60_000,
+    };
+    this.#policy(this.settings.policy); // validates the name now, not on the first call
+    this.#offView = view.onChange((change) => {
+      this.#down.delete(change.instance);
+      if (change.type === "removed") host.inbox.failInstance(change.instance);
+    });
+  }
+
+  /** The live instances, in registration order. */
+  instances(): readonly InstanceInfo[] {
+    return this.#view.instances;
+  }
+
+  /** The ids of the live instances. */
+  instanceIds(): string[] {
+    return this.#view.instances.map((info) => info.instance);
+  }
+
+  /**
+   * Waits until at least `count` instances are live, logging
+   * `Waiting for more workers to be ready. Current: X, Required: Y` each time the count changes.
+   * Resolves with their ids.
+   */
+  async waitForInstances(count: number, options: WaitOptions = {}): Promise<string[]> {
+    const { clock, log } = this.#host;
+    const noun = options.noun ?? "workers";
+    const giveUpAt = options.timeoutMs === undefined ? Infinity : clock.now() + options.timeoutMs;
+    let logged = -1;
+    for (;;) {
+      const current = this.#view.instances.length;
+      if (current >= count) break;
+      if (current !== logged) {
+        log.info(
+          `Waiting for more ${noun} to be ready. Current: ${current}, Required: ${count}`,
+          { target: formatAddress(this.address) },
+        );
+        logged = current;
+      }
+      if (options.signal?.aborted) throw new MeshError("cancelled", "Stopped waiting");
+      const remaining = giveUpAt - clock.now();
+      if (remaining <= 0) {
+        throw new MeshError(
+          "no_instances",
+          `Cannot route to "${
+            formatAddress(this.address)
+          }": ${current} of ${count} instances live after ${options.timeoutMs} ms`,
+        );
+      }
+      await this.#changedOrTimeout(remaining, options.signal);
+    }
+    const ids = this.instanceIds();
+    log.info(`${noun[0]!.toUpperCase()}${noun.slice(1)} are all ready: [${ids.join(", ")}]`, {
+      target: formatAddress(this.address),
+    });
+    return ids;
+  }
+
+  /** Calls the endpoint with the client's default policy. */
+  generate(request: unknown, options: CallOptions = {}): AsyncIterable<unknown> {
+    return this.#call(request, options);
+  }
+
+  /** Calls the next instance in turn. */
+  roundRobin(request: unknown, options: CallOptions = {}): AsyncIterable<unknown> {
+    return this.#call(request, { ...options, policy: "round_robin" });
+  }
+
+  /** Calls a random instance. */
+  random(request: unknown, options: CallOptions = {}): AsyncIterable<unknown> {
+    return this.#call(request, { ...options, policy: "random" });
+  }
+
+  /** Calls one instance by id; an unknown id is a `not_found` error. */
+  direct(request: unknown, instanceId: string, options: CallOptions = {}): AsyncIterable<unknown> {
+    return this.#call(request, { ...options, instanceId });
+  }
+
+  /** Stops following the registry for this client. */
+  close(): void {
+    this.#offView();
+  }
+
+  #policy(name: string): RoutingPolicy {
+    const canonical = canonicalPolicyName(name);
+    let policy = this.#policies.get(canonical);
+    if (!policy) {
+      policy = createPolicy(canonical);
+      this.#policies.set(canonical, policy);
+    }
+    return policy;
+  }
+
+  async *#call(request: unknown, options: CallOptions): AsyncGenerator<unknown> {
+    const { clock, bus, inbox } = this.#host;
+    const now = clock.now();
+    const deadline = options.deadline ?? now + this.settings.timeoutMs;
+    const requestId = options.requestId ?? randomId();
+    const signal = options.signal;
+    const policy = options.instanceId
+      ? undefined
+      : this.#policy(options.policy ?? this.settings.policy);
+    const tried = new Set<string>();
+    let body: Uint8Array | undefined;
+
+    for (let attempt = 1;; attempt++) {
+      if (signal?.aborted) throw new MeshError("cancelled", "The request was cancelled");
+      if (deadline <= clock.now()) {
+        throw new MeshError("deadline_exceeded", "The request deadline passed");
+      }
+      const target = await this.#choose(policy, options.instanceId, tried, deadline, signal);
+      const local = this.settings.preferLocal ? this.#host.localActor(target.instance) : undefined;
+      const lastAttempt = attempt >= this.settings.maxAttempts;
+
+      if (local?.running) {
+        let started = false;
+        try {
+          for await (
+            const chunk of local.dispatchLocal(this.address.endpoint, request, {
+              requestId,
+              deadline,
+              attempt,
+              signal,
+            })
+          ) {
+            started = true;
+            yield chunk;
+          }
+          return;
+        } catch (error) {
+          if (
+            !started && !lastAttempt && error instanceof MeshError && error.code === "no_instances"
+          ) {
+            tried.add(target.instance);
+            continue;
+          }
+          throw error;
+        }
+      }
+
+      body ??= encodeJson(request);
+      const pending = inbox.open(deadline, target.instance);
+      const onAbort = () => pending.fail(new MeshError("cancelled", "The request was cancelled"));
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#inflight.set(target.instance, (this.#inflight.get(target.instance) ?? 0) + 1);
+      let finished = false;
+      try {
+        bus.publish(target.subject, body, {
+          reply: pending.subject,
+          headers: requestHeaders(requestId, deadline, attempt, options.traceparent),
+        });
+        for (;;) {
+          const frame = await pending.next();
+          switch (frame.kind) {
+            case "ack":
+            case "heartbeat":
+              continue;
+            case "data":
+              yield decodeJson(frame.data);
+              continue;
+            case "final":
+              finished = true;
+              yield decodeJson(frame.data);
+              return;
+            case "end":
+              finished = true;
+              return;
+            case "error":
+              finished = true;
+              throw MeshError.fromBody(decodeJson(frame.data));
+          }
+        }
+      } catch (error) {
+        if (error instanceof NotDeliveredError) {
+          finished = true;
+          this.#down.add(target.instance);
+          tried.add(target.instance);
+          this.#host.log.debug("Instance did not take the request; trying another", {
+            request_id: requestId,
+            instance: target.instance,
+            reason: error.reason,
+          });
+          if (!lastAttempt) continue;
+          throw new MeshError(
+            "no_instances",
+            `Cannot route to "${
+              formatAddress(this.address)
+            }": no instance took the request after ${attempt} attempts`,
+            { cause: error },
+          );
+        }
+        throw error;
+      } finally {
+        signal?.removeEventListener("abort", onAbort);
+        pending.close();
+        const count = (this.#inflight.get(target.instance) ?? 1) - 1;
+        if (count > 0) this.#inflight.set(target.instance, count);
+        else this.#inflight.delete(target.instance);
+        if (!finished) this.#cancel(pending.instance ?? target.instance, requestId);
+      }
+    }
+  }
+
+  /** Tells the instance to stop working on a request nobody will read. */
+  #cancel(instance: string, requestId: string): void {
+    try {
+      this.#host.bus.publish(
+        controlSubject(this.address.namespace, this.address.component, instance),
+        new Uint8Array(0),
+        { headers: { [H.requestId]: requestId, [H.kind]: CANCEL } },
+      );
+    } catch {
+      // The bus is closed: the instance's deadline will stop the work.
+    }
+  }
+
+  async #choose(
+    policy: RoutingPolicy | undefined,
+    instanceId: string | undefined,
+    tried: Set<string>,
+    deadline: number,
+    signal: AbortSignal | undefined,
+  ): Promise<InstanceInfo> {
+    const clock = this.#host.clock;
+    const giveUpAt = Math.min(deadline, clock.now() + this.settings.waitMs);
+    for (;;) {
+      if (instanceId !== undefined) {
+        const info = this.#view.get(instanceId);
+        if (info && !tried.has(instanceId)) return info;
+        if (!info) {
+          throw new MeshError(
+            "not_found",
+            `No live instance "${instanceId}" of "${
+              formatAddress(this.address)
+            }"; live instances: ${this.instanceIds().join(", ") || "none"}`,
+          );
+        }
+      } else {
+        let candidates = this.#view.instances.filter((info) =>
+          !tried.has(info.instance) && !this.#down.has(info.instance)
+        );
+        if (this.settings.preferLocal && candidates.length > 1) {
+          const local = candidates.filter((info) => this.#host.localActor(info.instance));
+          if (local.length > 0) candidates = local;
+        }
+        if (candidates.length > 0) {
+          return policy!.pick(candidates, {
+            inflight: (instance) => this.#inflight.get(instance) ?? 0,
+          });
+        }
+      }
+      const remaining = giveUpAt - clock.now();
+      if (signal?.aborted) throw new MeshError("cancelled", "The request was cancelled");
+      if (remaining <= 0) {
+        throw new MeshError(
+          "no_instances",
+          `Cannot route to "${formatAddress(this.address)}": no live instances after ${
+            Math.round(this.settings.waitMs / 100) / 10
+          }s`,
+        );
+      }
+      await this.#changedOrTimeout(remaining, signal);
+    }
+  }
+
+  async #changedOrTimeout(ms: number, signal?: AbortSignal): Promise<void> {
+    const clock = this.#host.clock;
+    const stop = new AbortController();
+    const onAbort = () => stop.abort();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const timer = Number.isFinite(ms) ? clock.setTimeout(() => stop.abort(), ms) : undefined;
+    try {
+      await this.#view.changed(stop.signal);
+    } finally {
+      if (timer !== undefined) clock.clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    }
+  }
+}

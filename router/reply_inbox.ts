@@ -1,0 +1,225 @@
+/**
+ * The caller's multiplexed reply inbox: one subscription per bus connection (`<inbox>.*`) that
+ * hands each reply frame to the pending call it belongs to, by the last subject token.
+ *
+ * One timer scans the pending calls for the three ways a call can go quiet: no first frame
+ * within the ack timeout (the instance never took it), no frame within the heartbeat timeout
+ * after it was taken (the instance is gone), and the deadline.
+ *
+ * @module
+ */
+
+import type { Bus, BusMessage, BusSubscription } from "../actors/bus.ts";
+import { type Clock, systemClock, type TimerId } from "../actors/clock.ts";
+import { MeshError } from "../actors/errors.ts";
+import { decodeFrame, type Frame } from "../actors/protocol.ts";
+
+/**
+ * A request that never reached a handler: nobody was subscribed, or nobody acknowledged it in
+ * time. Safe to try on another instance.
+ */
+export class NotDeliveredError extends Error {
+  readonly reason: "no_responders" | "no_ack" | "instance_gone";
+  constructor(reason: "no_responders" | "no_ack" | "instance_gone", instance?: string) {
+    super(`Request not taken by instance "${instance ?? "?"}" (${reason.replace("_", " ")})`);
+    this.name = "NotDeliveredError";
+    this.reason = reason;
+  }
+}
+
+/** Timing for {@linkcode ReplyInbox}. */
+export interface ReplyInboxOptions {
+  clock?: Clock;
+  /** How long a call waits for its first frame before trying elsewhere. Default 3000 ms. */
+  ackTimeoutMs?: number;
+  /** Silence after the first frame that means the instance is lost. Default 4000 ms. */
+  heartbeatTimeoutMs?: number;
+  /** How often pending calls are checked. Default 100 ms. */
+  scanMs?: number;
+}
+
+/** One call's reply stream. */
+export class PendingReply {
+  /** The reply subject to publish the request with. */
+  readonly subject: string;
+  /** The instance the request went to (updated from the first frame for queue calls). */
+  instance: string | undefined;
+  readonly deadline: number;
+  /** When it was sent (for the ack timeout). */
+  readonly sentAt: number;
+  /** When the last frame arrived; 0 before the first. */
+  lastFrameAt = 0;
+  #expected = 0;
+  #ready: Frame[] = [];
+  #early = new Map<number, Frame>();
+  #error: unknown;
+  #wake: (() => void) | undefined;
+  #inbox: ReplyInbox;
+  readonly token: string;
+
+  constructor(inbox: ReplyInbox, token: string, subject: string, deadline: number, now: number) {
+    this.#inbox = inbox;
+    this.token = token;
+    this.subject = subject;
+    this.deadline = deadline;
+    this.sentAt = now;
+  }
+
+  /** Whether any frame has arrived (the instance took the request). */
+  get acked(): boolean {
+    return this.lastFrameAt !== 0;
+  }
+
+  /** Delivers a frame, in sequence order; duplicates are dropped. */
+  push(frame: Frame, now: number): void {
+    if (this.#error !== undefined || frame.seq < this.#expected) return;
+    this.lastFrameAt = now;
+    if (frame.instance) this.instance = frame.instance;
+    if (frame.seq > this.#expected) {
+      this.#early.set(frame.seq, frame);
+      return;
+    }
+    this.#ready.push(frame);
+    this.#expected++;
+    for (let next = this.#early.get(this.#expected); next; next = this.#early.get(this.#expected)) {
+      this.#early.delete(this.#expected);
+      this.#ready.push(next);
+      this.#expected++;
+    }
+    this.#wake?.();
+  }
+
+  /** Ends the stream with an error; the next `next()` throws it. */
+  fail(error: unknown): void {
+    if (this.#error !== undefined) return;
+    this.#error = error;
+    this.#wake?.();
+  }
+
+  /** The next frame; throws the error the call failed with. */
+  async next(): Promise<Frame> {
+    for (;;) {
+      const frame = this.#ready.shift();
+      if (frame) return frame;
+      if (this.#error !== undefined) throw this.#error;
+      await new Promise<void>((resolve) => (this.#wake = resolve));
+      this.#wake = undefined;
+    }
+  }
+
+  /** Stops routing frames to this call. */
+  close(): void {
+    this.#inbox.release(this);
+  }
+}
+
+/** The multiplexed inbox of one bus connection. */
+export class ReplyInbox {
+  #bus: Bus;
+  #clock: Clock;
+  #prefix: string;
+  #subscription: BusSubscription;
+  #pending = new Map<string, PendingReply>();
+  #counter = 0;
+  #timer: TimerId | undefined;
+  readonly ackTimeoutMs: number;
+  readonly heartbeatTimeoutMs: number;
+  readonly scanMs: number;
+
+  constructor(bus: Bus, options: ReplyInboxOptions = {}) {
+    this.#bus = bus;
+    this.#clock = options.clock ?? systemClock;
+    this.ackTimeoutMs = options.ackTimeoutMs ?? 3000;
+    this.heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? 4000;
+    this.scanMs = options.scanMs ?? 100;
+    this.#prefix = bus.newInbox();
+    this.#subscription = bus.subscribe(`${this.#prefix}.*`, (message) => this.#onMessage(message));
+  }
+
+  /** How many calls are waiting for frames. */
+  get size(): number {
+    return this.#pending.size;
+  }
+
+  /** Opens a reply stream for one call. */
+  open(deadline: number, instance?: string): PendingReply {
+    const token = (this.#counter++).toString(36);
+    const pending = new PendingReply(
+      this,
+      token,
+      `${this.#prefix}.${token}`,
+      deadline,
+      this.#clock.now(),
+    );
+    pending.instance = instance;
+    this.#pending.set(token, pending);
+    if (this.#timer === undefined) this.#arm();
+    return pending;
+  }
+
+  /** Forgets a call (its late frames are dropped). */
+  release(pending: PendingReply): void {
+    this.#pending.delete(pending.token);
+  }
+
+  /** Fails every call on `instance`: the registry says it is gone. */
+  failInstance(instance: string): void {
+    for (const pending of this.#pending.values()) {
+      if (pending.instance !== instance) continue;
+      pending.fail(
+        pending.acked
+          ? new MeshError("instance_lost", `Instance "${instance}" went away mid-request`)
+          : new NotDeliveredError("instance_gone", instance),
+      );
+    }
+  }
+
+  /** Unsubscribes and fails what is still pending. */
+  close(): void {
+    this.#subscription.unsubscribe();
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    for (const pending of this.#pending.values()) {
+      pending.fail(new MeshError("cancelled", "The caller is shutting down"));
+    }
+    this.#pending.clear();
+  }
+
+  #onMessage(message: BusMessage): void {
+    const token = message.subject.slice(this.#prefix.length + 1);
+    const pending = this.#pending.get(token);
+    if (!pending) return;
+    if (message.noResponders) {
+      pending.fail(new NotDeliveredError("no_responders", pending.instance));
+      return;
+    }
+    const frame = decodeFrame(message);
+    if (frame) pending.push(frame, this.#clock.now());
+  }
+
+  #arm(): void {
+    this.#timer = this.#clock.setTimeout(() => this.#scan(), this.scanMs);
+  }
+
+  #scan(): void {
+    this.#timer = undefined;
+    const now = this.#clock.now();
+    for (const pending of this.#pending.values()) {
+      if (now >= pending.deadline) {
+        pending.fail(new MeshError("deadline_exceeded", "The request deadline passed"));
+      } else if (!pending.acked) {
+        if (now - pending.sentAt >= this.ackTimeoutMs) {
+          pending.fail(new NotDeliveredError("no_ack", pending.instance));
+        }
+      } else if (now - pending.lastFrameAt >= this.heartbeatTimeoutMs) {
+        pending.fail(
+          new MeshError(
+            "instance_lost",
+            `Instance "${pending.instance}" sent nothing for ${this.heartbeatTimeoutMs} ms`,
+          ),
+        );
+      }
+    }
+    if (this.#pending.size > 0) this.#arm();
+  }
+}
