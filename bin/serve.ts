@@ -1,0 +1,185 @@
+/**
+ * `meshwork serve`: loads a config and its graph, connects the planes (cluster when NATS and etcd
+ * are named, embedded otherwise), starts the chosen components and, when the HTTP component is
+ * among them, the gateway in front of it.
+ *
+ * @module
+ */
+
+import type { ComponentDefinition, Graph } from "../actors/component.ts";
+import { createLogger, isLogLevel, type Logger, type LogLevel } from "../actors/logger.ts";
+import { DEFAULT_ENDPOINT } from "../actors/names.ts";
+import { connectPlanes, type Planes } from "../actors/planes.ts";
+import { Runtime } from "../actors/runtime.ts";
+import {
+  type ConfigDocument,
+  ConfigError,
+  readConfigFile,
+  resolveConfig,
+} from "../configs/loader.ts";
+import type { ConfigSchema } from "../configs/schema.ts";
+import { createGatewayApp } from "../gateway/app.ts";
+import { type GatewayServer, serveGateway } from "../gateway/server.ts";
+import type { InstanceInfo } from "../router/instance_view.ts";
+import { loadGraph } from "./load_graph.ts";
+
+/** What `serve` needs to know. */
+export interface ServeSettings {
+  /** The config file; without one, the built-in hello-world graph with its defaults. */
+  configPath?: string;
+  /** Start only these components (`--only Frontend,Processor`). Default: all of the graph. */
+  only?: string[];
+  /** `--Component.key=value` overrides. */
+  overrides?: string[];
+  /** Instances per started component, overriding `ServiceArgs.workers` (the worker command). */
+  instances?: number;
+  /** Environment (`NATS_SERVER`, `ETCD_ENDPOINTS`, `MESH_LOG_LEVEL`). */
+  env: Record<string, string | undefined>;
+  /** Log level; beats the config's `log_level` and `MESH_LOG_LEVEL`. */
+  logLevel?: LogLevel;
+  /** Time in-flight requests get to finish on stop. Default 10 000 ms. */
+  graceMs?: number;
+}
+
+/** A running mesh process. */
+export interface RunningMesh {
+  runtime: Runtime;
+  planes: Planes;
+  gateway?: GatewayServer;
+  log: Logger;
+  /** Graceful stop: deregister, drain, close. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** Components in start order: each after the components it depends on. */
+function startOrder(graph: Graph): ComponentDefinition<any, any>[] {
+  const ordered: ComponentDefinition<any, any>[] = [];
+  const visit = (c: ComponentDefinition<any, any>, path: string[]) => {
+    if (ordered.includes(c)) return;
+    if (path.includes(c.name)) {
+      throw new TypeError(`The graph has a dependency cycle: ${[...path, c.name].join(" → ")}`);
+    }
+    for (const dep of Object.values<ComponentDefinition<any, any>>(c.depends ?? {})) {
+      visit(dep, [...path, c.name]);
+    }
+    ordered.push(c);
+  };
+  for (const c of graph.components) visit(c, []);
+  return ordered;
+}
+
+/** Starts a mesh process as the settings say. Errors are meant to be printed as their message. */
+export async function serve(settings: ServeSettings): Promise<RunningMesh> {
+  const doc: ConfigDocument = settings.configPath
+    ? await readConfigFile(settings.configPath)
+    : { file: "(defaults)", sections: [] };
+  const graph = await loadGraph(doc.graph);
+  const schemas: Record<string, ConfigSchema> = {};
+  for (const c of graph.components) schemas[c.name] = c.config ?? { fields: {} };
+  const config = resolveConfig(doc, schemas, {
+    overrides: settings.overrides,
+    env: settings.env,
+  });
+  const envLevel = settings.env.MESH_LOG_LEVEL;
+  const level = settings.logLevel ?? config.logLevel ?? (isLogLevel(envLevel) ? envLevel : "info");
+  const log = createLogger({ level });
+
+  const names = new Set(graph.components.map((c) => c.name));
+  for (const name of settings.only ?? []) {
+    if (!names.has(name)) {
+      throw new ConfigError(
+        `--only: unknown component "${name}"; the graph has ${[...names].join(", ")}`,
+      );
+    }
+  }
+  const selected = startOrder(graph).filter((c) =>
+    !settings.only || settings.only.includes(c.name)
+  );
+  const namespace = doc.namespace ?? graph.namespace;
+
+  const planes = await connectPlanes({
+    nats: config.nats,
+    etcd: config.etcd,
+    name: `meshwork:${selected.map((c) => c.name).join(",")}`,
+    logger: log,
+  });
+  const runtime = new Runtime({
+    bus: planes.bus,
+    registry: planes.registry,
+    namespace,
+    logger: log,
+  });
+  let gateway: GatewayServer | undefined;
+  let stopping: Promise<void> | undefined;
+  const graceMs = settings.graceMs ?? 10_000;
+  const stop = () =>
+    stopping ??= (async () => {
+      log.info("Shutting down: deregistering, then draining in-flight requests", { graceMs });
+      await Promise.all([runtime.shutdown(graceMs), gateway?.shutdown()]);
+      await planes.close();
+      log.info("Stopped");
+    })();
+
+  try {
+    const started: string[] = [];
+    for (const c of selected) {
+      const section = config.components[c.name]!;
+      const instances = settings.instances ?? section.workers;
+      await runtime.serve(c, { config: section.values, instances });
+      started.push(`${c.name} x${instances}`);
+    }
+    const front = selected.find((c) => c.http);
+    if (front) {
+      const values = config.components[front.name]!.values;
+      const client = runtime.client(front);
+      const app = createGatewayApp({
+        generate: (body, ctx) =>
+          client.generate(body, {
+            requestId: ctx.requestId,
+            deadline: ctx.deadline,
+            signal: ctx.signal,
+          }),
+        health: () => health(runtime, graph, planes),
+        ready: () => runtime.actors.every((actor) => actor.running),
+        maxBodyBytes: values.max_body_bytes as number | undefined,
+        requestTimeoutMs: values.request_timeout_ms as number | undefined,
+        logger: log.child({ component: "gateway" }),
+      });
+      gateway = serveGateway(app, {
+        port: (values.port as number | undefined) ?? 8000,
+        hostname: (values.host as string | undefined) ?? "0.0.0.0",
+      });
+    }
+    const where = planes.mode === "embedded"
+      ? "embedded planes (in-process bus and registry; set NATS_SERVER and ETCD_ENDPOINTS for a cluster)"
+      : `cluster planes (NATS ${planes.bus.address}, etcd ${planes.registry.address})`;
+    log.info(
+      `Meshwork serving ${namespace}: ${started.join(", ")}${
+        gateway ? `; gateway on http://${gateway.hostname}:${gateway.port}` : ""
+      }; ${where}`,
+    );
+  } catch (error) {
+    await stop().catch(() => {});
+    throw error;
+  }
+  return { runtime, planes, gateway, log, stop };
+}
+
+async function health(runtime: Runtime, graph: Graph, planes: Planes) {
+  const instances: InstanceInfo[] = [];
+  for (const c of graph.components) {
+    const view = runtime.view({
+      namespace: runtime.namespace,
+      component: c.name,
+      endpoint: DEFAULT_ENDPOINT,
+    });
+    instances.push(...view.instances);
+  }
+  return {
+    status: "ok",
+    namespace: runtime.namespace,
+    planes: planes.mode,
+    hostname: runtime.hostname,
+    instances,
+  };
+}

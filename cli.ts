@@ -1,0 +1,153 @@
+/**
+ * The `meshwork` command line: `serve`, `worker`, `status`.
+ *
+ * ```sh
+ * deno task serve --config configs/multi_worker.yaml
+ * deno task serve --config configs/multi_worker.yaml --only Frontend,Processor --Processor.router=random
+ * deno task worker                      # one hello-world Worker (cluster: NATS_SERVER, ETCD_ENDPOINTS)
+ * deno task status                      # live instances in etcd
+ * ```
+ *
+ * Errors print as one line (`error: ...`) with exit code 1 (2 for usage errors); never a stack.
+ *
+ * @module
+ */
+
+import { isLogLevel } from "./actors/logger.ts";
+import { parseArgs, UsageError } from "./bin/args.ts";
+import { type RunningMesh, serve } from "./bin/serve.ts";
+import { status } from "./bin/status.ts";
+import { MESHWORK_VERSION } from "./actors/runtime.ts";
+
+const USAGE = `meshwork ${MESHWORK_VERSION}: an actor-model microservice mesh
+
+Usage:
+  meshwork serve  [--config FILE] [--only A,B] [--log-level LEVEL] [--Component.key=value ...]
+  meshwork worker [--config FILE] [--component NAME] [--instances N] [--Component.key=value ...]
+  meshwork status [--config FILE] [--namespace NS] [--json]
+
+serve   starts the graph of FILE (default: the hello-world graph). With NATS_SERVER and
+        ETCD_ENDPOINTS (or the config's nats:/etcd: keys) it joins a cluster; without, it runs
+        everything in this process on the embedded planes.
+worker  starts only one component (default Worker), one instance unless --instances says more.
+status  lists the live instances registered in etcd.
+
+Options:
+  -f, --config FILE      YAML config (see configs/*.yaml)
+  --only A,B             start only these components
+  --component NAME       (worker) the component to run; default Worker
+  --instances N          (worker) instances to start; default 1
+  --log-level LEVEL      debug | info | warn | error (also MESH_LOG_LEVEL)
+  --grace-ms MS          time in-flight requests get on SIGINT/SIGTERM; default 10000
+  --Component.key=value  override a config key, e.g. --Processor.router=random
+`;
+
+function fail(message: string, code: number): never {
+  console.error(`error: ${message}`);
+  Deno.exit(code);
+}
+
+function positiveInt(value: string | boolean | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) {
+    throw new UsageError(`--${name} expects a whole number, got "${value}"`);
+  }
+  return n;
+}
+
+function runUntilSignalled(mesh: RunningMesh): Promise<void> {
+  return new Promise((resolve) => {
+    let signals = 0;
+    const onSignal = (signal: Deno.Signal) => {
+      if (++signals > 1) {
+        mesh.log.warn("Second signal: exiting now", { signal });
+        Deno.exit(1);
+      }
+      mesh.log.info("Signal received", { signal });
+      mesh.stop().then(resolve, (error) => {
+        mesh.log.error("Stop failed", { error });
+        Deno.exit(1);
+      });
+    };
+    for (const signal of ["SIGINT", "SIGTERM"] as const) {
+      Deno.addSignalListener(signal, () => onSignal(signal));
+    }
+  });
+}
+
+/** Runs the command line. */
+export async function main(args: string[]): Promise<void> {
+  const [command, ...rest] = args;
+  const env = Deno.env.toObject();
+  try {
+    switch (command) {
+      case "serve":
+      case "worker": {
+        const isWorker = command === "worker";
+        const { options, overrides } = parseArgs(rest, {
+          valued: isWorker
+            ? ["config", "component", "instances", "log-level", "grace-ms"]
+            : ["config", "only", "log-level", "grace-ms"],
+          flags: ["help"],
+          aliases: { f: "config", h: "help" },
+        });
+        if (options.help) return console.log(USAGE);
+        const logLevel = options["log-level"];
+        if (logLevel !== undefined && !isLogLevel(logLevel)) {
+          throw new UsageError(`--log-level expects debug, info, warn or error, got "${logLevel}"`);
+        }
+        const mesh = await serve({
+          configPath: options.config as string | undefined,
+          only: isWorker
+            ? [(options.component as string | undefined) ?? "Worker"]
+            : (options.only as string | undefined)?.split(",").map((s) => s.trim()).filter(Boolean),
+          instances: isWorker
+            ? positiveInt(options.instances, "instances") ?? (options.config ? undefined : 1)
+            : undefined,
+          overrides,
+          env,
+          logLevel: logLevel as never,
+          graceMs: positiveInt(options["grace-ms"], "grace-ms"),
+        });
+        await runUntilSignalled(mesh);
+        return;
+      }
+      case "status": {
+        const { options } = parseArgs(rest, {
+          valued: ["config", "namespace"],
+          flags: ["json", "help"],
+          aliases: { f: "config", h: "help" },
+        });
+        if (options.help) return console.log(USAGE);
+        console.log(
+          await status({
+            configPath: options.config as string | undefined,
+            namespace: options.namespace as string | undefined,
+            json: options.json === true,
+            env,
+          }),
+        );
+        return;
+      }
+      case "version":
+      case "--version":
+        return console.log(MESHWORK_VERSION);
+      case undefined:
+      case "help":
+      case "--help":
+      case "-h":
+        return console.log(USAGE);
+      default:
+        throw new UsageError(`Unknown command "${command}"`);
+    }
+  } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(USAGE);
+      fail(error.message, 2);
+    }
+    fail(error instanceof Error ? error.message : String(error), 1);
+  }
+}
+
+if (import.meta.main) await main(Deno.args);
