@@ -40,6 +40,7 @@ import {
 } from "./protocol.ts";
 import type { CallOptions, EndpointClient } from "../router/client.ts";
 import type { InstanceInfo } from "../router/instance_view.ts";
+import { NotDeliveredError } from "../router/not_delivered_error.ts";
 
 /** What an actor needs from the runtime that hosts it. */
 export interface ActorHost {
@@ -276,7 +277,7 @@ export class Actor {
   ): AsyncGenerator<unknown> {
     const handler = this.#endpoints.get(endpoint);
     if (!handler || this.#state !== "running") {
-      throw new MeshError("no_instances", `Instance "${this.id}" is not serving "${endpoint}"`);
+      throw new NotDeliveredError("instance_gone", this.id);
     }
     const request_ = this.#track(call.requestId, call.deadline);
     const onAbort = () => request_.controller.abort(call.signal!.reason);

@@ -33,7 +33,7 @@ export interface ServeSettings {
   overrides?: string[];
   /** Instances per started component, overriding `ServiceArgs.workers` (the worker command). */
   instances?: number;
-  /** Environment (`NATS_SERVER`, `ETCD_ENDPOINTS`, `MESH_LOG_LEVEL`). */
+  /** Environment (`NATS_SERVER`, `ETCD_ENDPOINTS`, `MESH_LOG_LEVEL`, `MESH_HOSTNAME`). */
   env: Record<string, string | undefined>;
   /** Log level; beats the config's `log_level` and `MESH_LOG_LEVEL`. */
   logLevel?: LogLevel;
@@ -108,6 +108,7 @@ export async function serve(settings: ServeSettings): Promise<RunningMesh> {
     registry: planes.registry,
     namespace,
     logger: log,
+    hostname: settings.env.MESH_HOSTNAME || undefined,
   });
   let gateway: GatewayServer | undefined;
   let stopping: Promise<void> | undefined;

@@ -18,7 +18,8 @@ import { controlSubject, type EndpointAddress, formatAddress } from "../actors/n
 import { CANCEL, decodeJson, encodeJson, H, requestHeaders } from "../actors/protocol.ts";
 import type { InstanceInfo, InstanceView } from "./instance_view.ts";
 import { canonicalPolicyName, createPolicy, type RoutingPolicy } from "./policies.ts";
-import { NotDeliveredError, type ReplyInbox } from "./reply_inbox.ts";
+import { NotDeliveredError } from "./not_delivered_error.ts";
+import type { ReplyInbox } from "./reply_inbox.ts";
 
 /** Options for one call. */
 export interface CallOptions {
@@ -228,13 +229,16 @@ export class EndpointClient {
           }
           return;
         } catch (error) {
-          if (
-            !started && !lastAttempt && error instanceof MeshError && error.code === "no_instances"
-          ) {
-            tried.add(target.instance);
-            continue;
-          }
-          throw error;
+          if (started || !(error instanceof NotDeliveredError)) throw error;
+          tried.add(target.instance);
+          if (!lastAttempt) continue;
+          throw new MeshError(
+            "no_instances",
+            `Cannot route to "${
+              formatAddress(this.address)
+            }": no instance took the request after ${attempt} attempts`,
+            { cause: error },
+          );
         }
       }
 

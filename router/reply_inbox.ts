@@ -13,19 +13,7 @@ import type { Bus, BusMessage, BusSubscription } from "../actors/bus.ts";
 import { type Clock, systemClock, type TimerId } from "../actors/clock.ts";
 import { MeshError } from "../actors/errors.ts";
 import { decodeFrame, type Frame } from "../actors/protocol.ts";
-
-/**
- * A request that never reached a handler: nobody was subscribed, or nobody acknowledged it in
- * time. Safe to try on another instance.
- */
-export class NotDeliveredError extends Error {
-  readonly reason: "no_responders" | "no_ack" | "instance_gone";
-  constructor(reason: "no_responders" | "no_ack" | "instance_gone", instance?: string) {
-    super(`Request not taken by instance "${instance ?? "?"}" (${reason.replace("_", " ")})`);
-    this.name = "NotDeliveredError";
-    this.reason = reason;
-  }
-}
+import { NotDeliveredError } from "./not_delivered_error.ts";
 
 /** Timing for {@linkcode ReplyInbox}. */
 export interface ReplyInboxOptions {

@@ -1,0 +1,463 @@
+/**
+ * The deployment config loader (DESIGN.md §7), in two phases.
+ *
+ * 1. {@linkcode readConfigFile} / {@linkcode parseConfigText} parse the YAML, keeping the line and
+ *    column of every key and value, and check the top-level keys (`namespace`, `graph`, `nats`,
+ *    `etcd`, `log_level`). Other top-level keys are kept as raw component sections.
+ * 2. {@linkcode resolveConfig} checks each section against its component's schema, applies the
+ *    `--Component.key=value` overrides and the `NATS_SERVER` / `ETCD_ENDPOINTS` environment, and
+ *    fills the defaults.
+ *
+ * Every problem is a {@linkcode ConfigError} whose message starts with `file:line:col:`.
+ *
+ * @example
+ * ```ts
+ * import { readConfigFile, resolveConfig } from "./loader.ts";
+ * import { defineSchema, integer } from "./schema.ts";
+ *
+ * const doc = await readConfigFile("configs/multi_worker.yaml");
+ * const config = resolveConfig(doc, { Frontend: defineSchema({ port: integer({ default: 8000 }) }) }, {
+ *   overrides: ["--Frontend.port=9000"],
+ *   env: Deno.env.toObject(),
+ * });
+ * ```
+ *
+ * @module
+ */
+
+import { dirname, isAbsolute, resolve } from "node:path";
+import { isAlias, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
+import { checkValue, type ConfigSchema, describeField, parseText } from "./schema.ts";
+
+/** A problem in a config file or an override; `message` says where and what. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+  /** The config file, when the problem is in one. */
+  file?: string;
+  /** 1-based line and column of the problem, when known. */
+  line?: number;
+  col?: number;
+
+  /** Builds the error; with a position, the message is prefixed `file:line:col: `. */
+  constructor(message: string, where?: { file: string; pos?: Position }, options?: ErrorOptions) {
+    const prefix = where
+      ? `${where.file}${where.pos ? `:${where.pos.line}:${where.pos.col}` : ""}: `
+      : "";
+    super(prefix + message, options);
+    this.file = where?.file;
+    this.line = where?.pos?.line;
+    this.col = where?.pos?.col;
+  }
+}
+
+/** A 1-based line and column in a config file. */
+export interface Position {
+  line: number;
+  col: number;
+}
+
+/** A parsed YAML value with its position: a scalar, a mapping or a list. */
+export type ConfigNode =
+  | { kind: "scalar"; value: string | number | boolean | null; pos: Position }
+  | { kind: "map"; entries: ConfigEntry[]; pos: Position }
+  | { kind: "list"; items: ConfigNode[]; pos: Position };
+
+/** One `key: value` pair of a mapping, with the key's position. */
+export interface ConfigEntry {
+  key: string;
+  keyPos: Position;
+  value: ConfigNode;
+}
+
+/** The NATS connection settings (`nats:` key or `NATS_SERVER`). */
+export interface NatsConfig {
+  servers: string[];
+  user?: string;
+  pass?: string;
+  token?: string;
+}
+
+/** The etcd connection settings (`etcd:` key or `ETCD_ENDPOINTS`). */
+export interface EtcdConfig {
+  endpoints: string[];
+  username?: string;
+  password?: string;
+}
+
+/** The accepted `log_level` values. */
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+/** A parsed config file: checked top-level keys plus the raw component sections. */
+export interface ConfigDocument {
+  /** The file name as given, used in messages. */
+  file: string;
+  namespace?: string;
+  /** The graph module as an absolute path (resolved against the file's directory) or a URL. */
+  graph?: string;
+  nats?: NatsConfig;
+  etcd?: EtcdConfig;
+  logLevel?: LogLevel;
+  /** Every other top-level key, in file order; checked by {@linkcode resolveConfig}. */
+  sections: ConfigEntry[];
+}
+
+/** The filled config of one component. */
+export interface ResolvedComponent {
+  /** Every schema field: file value, else override, else default (canonical keys and values). */
+  values: Record<string, unknown>;
+  /** `ServiceArgs.workers` (default 1). */
+  workers: number;
+}
+
+/** The config after schemas, overrides, environment and defaults are applied. */
+export interface ResolvedConfig {
+  file?: string;
+  /** Defaults to `"meshwork"`. */
+  namespace: string;
+  graph?: string;
+  nats?: NatsConfig;
+  etcd?: EtcdConfig;
+  logLevel?: LogLevel;
+  components: Record<string, ResolvedComponent>;
+}
+
+/** Options of {@linkcode resolveConfig}. */
+export interface ResolveOptions {
+  /** Dynamo-style overrides: `--Processor.router=random`, `--Worker.ServiceArgs.workers=3`. */
+  overrides?: string[];
+  /** Environment; `NATS_SERVER` and `ETCD_ENDPOINTS` (comma-separated) beat the file. */
+  env?: Record<string, string | undefined>;
+}
+
+/** The top-level keys that are not component sections. */
+export const TOP_LEVEL_KEYS = ["namespace", "graph", "nats", "etcd", "log_level"] as const;
+const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
+const NAME = /^[A-Za-z0-9_-]+$/;
+const NATS_EXTRA = ["user", "pass", "token"];
+const ETCD_EXTRA = ["username", "password"];
+
+/** Reads and parses a config file; a missing file is `Config file "x" not found`. */
+export async function readConfigFile(path: string): Promise<ConfigDocument> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new ConfigError(`Config file ${JSON.stringify(path)} not found`, undefined, {
+        cause: error,
+      });
+    }
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new ConfigError(`Cannot read config file ${JSON.stringify(path)}: ${reason}`, undefined, {
+      cause: error,
+    });
+  }
+  return parseConfigText(text, path);
+}
+
+/** Parses config text; `fileName` is used in messages and to resolve `graph`. Empty is valid. */
+export function parseConfigText(text: string, fileName: string): ConfigDocument {
+  const lineCounter = new LineCounter();
+  const yaml = parseDocument(text, { lineCounter, prettyErrors: false });
+  const at = (offset: number): Position => lineCounter.linePos(offset);
+  const [problem] = yaml.errors;
+  if (problem) throw new ConfigError(problem.message, { file: fileName, pos: at(problem.pos[0]) });
+  const fail = (pos: Position, message: string) =>
+    new ConfigError(message, { file: fileName, pos });
+
+  const toNode = (node: unknown, fallback: Position): ConfigNode => {
+    if (isAlias(node)) return toNode(node.resolve(yaml), at(node.range?.[0] ?? 0));
+    const pos = (node as Node | null)?.range ? at((node as Node).range![0]) : fallback;
+    if (isMap(node)) {
+      return {
+        kind: "map",
+        pos,
+        entries: node.items.map((pair) => {
+          const keyPos = isScalar(pair.key) && pair.key.range ? at(pair.key.range[0]) : pos;
+          if (!isScalar(pair.key)) throw fail(keyPos, "expected a plain key");
+          return { key: String(pair.key.value), keyPos, value: toNode(pair.value, keyPos) };
+        }),
+      };
+    }
+    if (isSeq(node)) return { kind: "list", pos, items: node.items.map((i) => toNode(i, pos)) };
+    const value = isScalar(node) ? node.value : null;
+    const plain = value === null || ["string", "number", "boolean"].includes(typeof value);
+    return {
+      kind: "scalar",
+      pos,
+      value: plain ? value as string | number | boolean : String(value),
+    };
+  };
+
+  const doc: ConfigDocument = { file: fileName, sections: [] };
+  const root = toNode(yaml.contents, { line: 1, col: 1 });
+  if (root.kind === "scalar" && root.value === null) return doc;
+  if (root.kind !== "map") {
+    throw fail(root.pos, `expected a mapping of top-level keys, got ${_got(root)}`);
+  }
+  for (const entry of root.entries) {
+    const { key, value } = entry;
+    if (key === "namespace") {
+      const name = _string(fileName, key, value);
+      if (!NAME.test(name)) {
+        throw fail(
+          value.pos,
+          `namespace: invalid name "${name}"; use letters, digits, "_" and "-" only`,
+        );
+      }
+      doc.namespace = name;
+    } else if (key === "graph") {
+      const graph = _string(fileName, key, value);
+      const isUrl = /^[a-z][a-z0-9+.-]+:/i.test(graph);
+      doc.graph = isUrl || isAbsolute(graph) ? graph : resolve(dirname(fileName), graph);
+    } else if (key === "log_level") {
+      const level = _string(fileName, key, value);
+      if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+        throw fail(
+          value.pos,
+          `log_level: expected one of ${LOG_LEVELS.join(", ")}, got "${level}"`,
+        );
+      }
+      doc.logLevel = level as LogLevel;
+    } else if (key === "nats") {
+      const { list, extra } = _endpoints(fileName, key, value, "servers", NATS_EXTRA);
+      doc.nats = { servers: list, ...extra };
+    } else if (key === "etcd") {
+      const { list, extra } = _endpoints(fileName, key, value, "endpoints", ETCD_EXTRA);
+      doc.etcd = { endpoints: list, ...extra };
+    } else {
+      doc.sections.push(entry);
+    }
+  }
+  return doc;
+}
+
+/**
+ * Checks the component sections of `doc` against `components` (name → schema), applies the
+ * overrides and environment, and fills defaults. Every component in `components` gets an entry.
+ */
+export function resolveConfig(
+  doc: ConfigDocument,
+  components: Record<string, ConfigSchema>,
+  options: ResolveOptions = {},
+): ResolvedConfig {
+  const { file } = doc;
+  const names = Object.keys(components);
+  for (const name of names) {
+    if (!NAME.test(name) || (TOP_LEVEL_KEYS as readonly string[]).includes(name)) {
+      throw new TypeError(`Invalid component name ${JSON.stringify(name)}`);
+    }
+  }
+  const sections = new Map<string, ConfigEntry>();
+  for (const entry of doc.sections) {
+    if (!Object.hasOwn(components, entry.key)) {
+      const allowed = [...TOP_LEVEL_KEYS, ...names].join(", ");
+      throw new ConfigError(`unknown key "${entry.key}"; expected one of ${allowed}`, {
+        file,
+        pos: entry.keyPos,
+      });
+    }
+    sections.set(entry.key, entry);
+  }
+
+  const resolved: Record<string, ResolvedComponent> = {};
+  for (const [name, schema] of Object.entries(components)) {
+    resolved[name] = _section(file, name, schema, sections.get(name));
+  }
+  for (const override of options.overrides ?? []) _override(override, components, resolved);
+  for (const [name, schema] of Object.entries(components)) {
+    const values = resolved[name]!.values;
+    for (const [key, field] of Object.entries(schema.fields)) {
+      if (values[key] !== undefined) continue;
+      values[key] = Array.isArray(field.default) ? [...field.default] : field.default;
+    }
+  }
+
+  const config: ResolvedConfig = {
+    file,
+    namespace: doc.namespace ?? "meshwork",
+    components: resolved,
+  };
+  if (doc.graph !== undefined) config.graph = doc.graph;
+  if (doc.logLevel !== undefined) config.logLevel = doc.logLevel;
+  const natsEnv = _splitList(options.env?.NATS_SERVER ?? "");
+  if (natsEnv.length > 0 || doc.nats) {
+    config.nats = { ...doc.nats, servers: natsEnv.length > 0 ? natsEnv : doc.nats!.servers };
+  }
+  const etcdEnv = _splitList(options.env?.ETCD_ENDPOINTS ?? "");
+  if (etcdEnv.length > 0 || doc.etcd) {
+    config.etcd = { ...doc.etcd, endpoints: etcdEnv.length > 0 ? etcdEnv : doc.etcd!.endpoints };
+  }
+  return config;
+}
+
+/** Checks one component section; an absent or empty (`Worker:`) section is fine. */
+function _section(
+  file: string,
+  name: string,
+  schema: ConfigSchema,
+  entry: ConfigEntry | undefined,
+): ResolvedComponent {
+  const result: ResolvedComponent = { values: {}, workers: 1 };
+  if (!entry || (entry.value.kind === "scalar" && entry.value.value === null)) return result;
+  const section = _map(file, name, entry.value);
+  const seen = new Map<string, string>();
+  for (const { key, keyPos, value } of section) {
+    const where = { file, pos: keyPos };
+    if (key === "ServiceArgs") {
+      if (value.kind === "scalar" && value.value === null) continue;
+      for (const arg of _map(file, `${name}.ServiceArgs`, value)) {
+        if (arg.key !== "workers") {
+          throw new ConfigError(
+            `unknown key "${name}.ServiceArgs.${arg.key}"; expected one of workers`,
+            { file, pos: arg.keyPos },
+          );
+        }
+        const checked = checkValue(WORKERS, _plain(arg.value));
+        if (!checked.ok) {
+          throw new ConfigError(
+            `${name}.ServiceArgs.workers: expected ${checked.expected}, got ${_got(arg.value)}`,
+            { file, pos: arg.value.pos },
+          );
+        }
+        result.workers = checked.value as number;
+      }
+      continue;
+    }
+    const canonical = _get(schema.keyAliases, key) ?? key;
+    const field = _get(schema.fields, canonical);
+    if (!field) {
+      const allowed = [...Object.keys(schema.fields), "ServiceArgs"].join(", ");
+      throw new ConfigError(`unknown key "${name}.${key}"; expected one of ${allowed}`, where);
+    }
+    const previous = seen.get(canonical);
+    if (previous !== undefined) {
+      const alias = previous === canonical ? key : previous;
+      throw new ConfigError(
+        `${name}: "${alias}" is another name for "${canonical}", which is also set; keep one`,
+        where,
+      );
+    }
+    seen.set(canonical, key);
+    const checked = checkValue(field, _plain(value));
+    if (!checked.ok) {
+      throw new ConfigError(
+        `${name}.${canonical}: expected ${checked.expected}, got ${_got(value)}`,
+        { file, pos: value.pos },
+      );
+    }
+    result.values[canonical] = checked.value;
+  }
+  return result;
+}
+
+const WORKERS = { kind: "integer", min: 1 } as const;
+
+/** Applies one `--Component.key=value` override to `resolved`. */
+function _override(
+  text: string,
+  components: Record<string, ConfigSchema>,
+  resolved: Record<string, ResolvedComponent>,
+): void {
+  const match = /^--([^.=]+)\.([^=]+)=(.*)$/s.exec(text);
+  if (!match) {
+    throw new ConfigError(`${text}: expected an override like --Component.key=value`);
+  }
+  const [, name = "", path = "", raw = ""] = match;
+  const schema = _get(components, name);
+  const target = _get(resolved, name);
+  if (!schema || !target) {
+    const allowed = Object.keys(components).join(", ");
+    throw new ConfigError(`${text}: unknown component "${name}"; expected one of ${allowed}`);
+  }
+  const key = _get(schema.keyAliases, path) ?? path;
+  const field = path === "ServiceArgs.workers" ? WORKERS : _get(schema.fields, key);
+  if (!field) {
+    const allowed = [...Object.keys(schema.fields), "ServiceArgs.workers"].join(", ");
+    throw new ConfigError(`${text}: unknown key "${name}.${path}"; expected one of ${allowed}`);
+  }
+  const checked = parseText(field, raw);
+  if (!checked.ok) {
+    throw new ConfigError(`${text}: expected ${describeField(field)}, got ${JSON.stringify(raw)}`);
+  }
+  if (field === WORKERS) target.workers = checked.value as number;
+  else target.values[key] = checked.value;
+}
+
+/** The entries of a mapping node, or an error naming `what`. */
+function _map(file: string, what: string, node: ConfigNode): ConfigEntry[] {
+  if (node.kind === "map") return node.entries;
+  throw new ConfigError(`${what}: expected a mapping, got ${_got(node)}`, { file, pos: node.pos });
+}
+
+/** A string scalar, or an error naming `key`. */
+function _string(file: string, key: string, node: ConfigNode): string {
+  if (node.kind === "scalar" && typeof node.value === "string") return node.value;
+  throw new ConfigError(`${key}: expected a string, got ${_got(node)}`, { file, pos: node.pos });
+}
+
+/** Reads `nats:` / `etcd:`: a URL, comma-separated URLs, a list, or a mapping with credentials. */
+function _endpoints(
+  file: string,
+  key: string,
+  node: ConfigNode,
+  listKey: string,
+  extraKeys: string[],
+): { list: string[]; extra: Record<string, string> } {
+  const extra: Record<string, string> = {};
+  let listNode: ConfigNode | undefined = node;
+  if (node.kind === "map") {
+    listNode = undefined;
+    for (const entry of node.entries) {
+      if (entry.key === listKey) listNode = entry.value;
+      else if (extraKeys.includes(entry.key)) {
+        extra[entry.key] = _string(file, `${key}.${entry.key}`, entry.value);
+      } else {
+        const allowed = [listKey, ...extraKeys].join(", ");
+        throw new ConfigError(`unknown key "${key}.${entry.key}"; expected one of ${allowed}`, {
+          file,
+          pos: entry.keyPos,
+        });
+      }
+    }
+    if (!listNode) {
+      throw new ConfigError(`${key}: missing key "${listKey}"`, { file, pos: node.pos });
+    }
+  }
+  const what = node.kind === "map" ? `${key}.${listKey}` : key;
+  const value = _plain(listNode);
+  const ok = typeof value === "string" ||
+    (Array.isArray(value) && value.every((item) => typeof item === "string"));
+  const list = ok ? (Array.isArray(value) ? value.map((s) => s.trim()) : _splitList(value)) : [];
+  if (list.length === 0 || list.some((url) => url === "" || /\s/.test(url))) {
+    throw new ConfigError(
+      `${what}: expected a URL, a comma-separated list or a list of URLs, got ${_got(listNode)}`,
+      { file, pos: listNode.pos },
+    );
+  }
+  return { list, extra };
+}
+
+/** The plain JS value of a node (for schema checks). */
+function _plain(node: ConfigNode): unknown {
+  if (node.kind === "scalar") return node.value;
+  if (node.kind === "list") return node.items.map(_plain);
+  return Object.fromEntries(node.entries.map((e) => [e.key, _plain(e.value)]));
+}
+
+/** How a value reads in a message: `"two"`, `3`, `null`, `["a",1]`, `a mapping`. */
+function _got(node: ConfigNode): string {
+  if (node.kind === "map") return "a mapping";
+  if (node.kind === "scalar" && typeof node.value === "number") return String(node.value);
+  const text = JSON.stringify(_plain(node));
+  return node.kind === "list" && text.length > 40 ? "a list" : text;
+}
+
+/** `record[key]` for own keys only, so `constructor` or `toString` is never a config key. */
+function _get<T>(record: Readonly<Record<string, T>> | undefined, key: string): T | undefined {
+  return record && Object.hasOwn(record, key) ? record[key] : undefined;
+}
+
+function _splitList(text: string): string[] {
+  return text.split(",").map((part) => part.trim()).filter((part) => part !== "");
+}

@@ -1,0 +1,110 @@
+/**
+ * `serve()` on the embedded planes, through a real socket: the quick start's answers and every
+ * bad-input case a user can hit.
+ */
+
+import assert from "node:assert/strict";
+import { type RunningMesh, serve } from "../../bin/serve.ts";
+
+async function start(...overrides: string[]): Promise<RunningMesh & { url: string }> {
+  const mesh = await serve({
+    configPath: "configs/multi_worker.yaml",
+    overrides: ["--Frontend.port=0", "--Frontend.host=127.0.0.1", ...overrides],
+    env: { MESH_HOSTNAME: "testhost" },
+    logLevel: "error",
+    graceMs: 1000,
+  });
+  return Object.assign(mesh, { url: `http://127.0.0.1:${mesh.gateway!.port}` });
+}
+
+function post(url: string, body: BodyInit, headers: Record<string, string> = {}) {
+  return fetch(`${url}/generate`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", ...headers },
+    body,
+  });
+}
+
+const PROMPT = JSON.stringify({ prompt: "test prompt", request_id: "id_number" });
+const ANSWER =
+  `{"worker_output":"test prompt_ProcessedBy_testhost_GeneratedBy_testhost","request_id":"id_number"}`;
+
+Deno.test("serve answers the quick start's curl as JSON, NDJSON line and SSE event", async () => {
+  const mesh = await start();
+  try {
+    let response = await post(mesh.url, PROMPT);
+    assert.equal(response.status, 200);
+    assert.equal(await response.text(), `${ANSWER}\n`);
+    response = await post(mesh.url, PROMPT, { accept: "application/json" });
+    assert.equal(await response.text(), ANSWER);
+    response = await post(mesh.url, PROMPT, { accept: "text/event-stream" });
+    assert.equal(response.headers.get("content-type")?.split(";")[0], "text/event-stream");
+    assert.equal(await response.text(), `data: ${ANSWER}\n\n`);
+  } finally {
+    await mesh.stop();
+  }
+});
+
+Deno.test("serve maps bad requests to clear JSON errors with the right status", async () => {
+  const mesh = await start("--Frontend.max_body_bytes=1024");
+  try {
+    const cases: [string, Response, number, string][] = [
+      ["invalid JSON", await post(mesh.url, "{nope"), 400, "bad_request"],
+      ["missing prompt", await post(mesh.url, "{}"), 400, "bad_request"],
+      ["prompt of the wrong type", await post(mesh.url, '{"prompt":7}'), 400, "bad_request"],
+      ["wrong method", await fetch(`${mesh.url}/generate`), 405, "method_not_allowed"],
+      ["unknown path", await fetch(`${mesh.url}/nope`, { method: "POST" }), 404, "not_found"],
+      [
+        "oversized body",
+        await post(mesh.url, JSON.stringify({ prompt: "x".repeat(2000) })),
+        413,
+        "payload_too_large",
+      ],
+    ];
+    for (const [what, response, status, code] of cases) {
+      const body = await response.json();
+      assert.equal(response.status, status, what);
+      assert.equal(body.error.code, code, what);
+      assert.equal(typeof body.error.message, "string", what);
+      assert.doesNotMatch(body.error.message, /\n\s+at /, `${what}: no stack trace`);
+    }
+    const allow = (await fetch(`${mesh.url}/generate`, { method: "PUT" })).headers.get("allow");
+    assert.equal(allow, "POST");
+  } finally {
+    await mesh.stop();
+  }
+});
+
+Deno.test("serve answers 503 with Retry-After when no worker is ready within the wait", async () => {
+  const mesh = await start("--Processor.min_workers=3", "--Processor.wait_ms=50");
+  try {
+    const response = await post(mesh.url, PROMPT);
+    assert.equal(response.status, 503);
+    assert.ok(Number(response.headers.get("retry-after")) >= 1);
+    const body = await response.json();
+    assert.equal(body.error.code, "no_instances");
+    assert.match(body.error.message, /Current: 2, Required: 3/);
+  } finally {
+    await mesh.stop();
+  }
+});
+
+Deno.test("serve reports /live, /ready and the instances at /health", async () => {
+  const mesh = await start();
+  try {
+    assert.equal((await fetch(`${mesh.url}/live`)).status, 200);
+    await (await fetch(`${mesh.url}/live`)).body?.cancel();
+    const ready = await fetch(`${mesh.url}/ready`);
+    assert.equal(ready.status, 200);
+    await ready.body?.cancel();
+    // The view fills from the registry watch: ask until all four instances show (bounded).
+    let components: string[] = [];
+    for (let i = 0; i < 50 && components.length < 4; i++) {
+      const health = await (await fetch(`${mesh.url}/health`)).json();
+      components = health.instances.map((i: { component: string }) => i.component).sort();
+    }
+    assert.deepEqual(components, ["Frontend", "Processor", "Worker", "Worker"]);
+  } finally {
+    await mesh.stop();
+  }
+});
