@@ -10,8 +10,8 @@
 import type { Bus, BusMessage, BusSubscription } from "./bus.ts";
 import type { Clock, TimerId } from "./clock.ts";
 import type {
+  AnyComponent,
   ClientOptions,
-  ComponentDefinition,
   DependencyCaller,
   EndpointHandler,
   Endpoints,
@@ -55,7 +55,7 @@ export interface ActorHost {
   /** Idle time after which a long request gets a heartbeat frame. */
   readonly heartbeatMs: number;
   /** A client to another component (shared per target and options). */
-  client(target: string | ComponentDefinition<any, any>, options?: ClientOptions): EndpointClient;
+  client(target: string | AnyComponent, options?: ClientOptions): EndpointClient;
 }
 
 /** Options for calls into a local actor (the `prefer_local` path). */
@@ -106,7 +106,7 @@ async function* chunksOf(result: unknown): AsyncGenerator<unknown> {
 /** One running instance of a component. */
 export class Actor {
   readonly id: string;
-  readonly definition: ComponentDefinition<any, any>;
+  readonly definition: AnyComponent;
   readonly config: Record<string, unknown>;
   #host: ActorHost;
   #log: Logger;
@@ -122,7 +122,7 @@ export class Actor {
 
   constructor(
     host: ActorHost,
-    definition: ComponentDefinition<any, any>,
+    definition: AnyComponent,
     config: Record<string, unknown>,
     id: string,
   ) {
@@ -168,7 +168,7 @@ export class Actor {
     const host = this.#host;
     const deps: Record<string, EndpointClient> = {};
     for (
-      const [key, dep] of Object.entries<ComponentDefinition<any, any>>(
+      const [key, dep] of Object.entries<AnyComponent>(
         this.definition.depends ?? {},
       )
     ) {
@@ -456,7 +456,7 @@ export class Actor {
           ...options,
         });
         for (
-          const [key, dep] of Object.entries<ComponentDefinition<any, any>>(
+          const [key, dep] of Object.entries<AnyComponent>(
             definition.depends ?? {},
           )
         ) {

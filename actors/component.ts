@@ -25,8 +25,12 @@ import type { ConfigSchema, ConfigValues } from "../configs/schema.ts";
 import type { Logger } from "./logger.ts";
 import type { CallOptions, EndpointClient } from "../router/client.ts";
 
+/** Any component, whatever its config and dependencies. */
+// deno-lint-ignore no-explicit-any
+export type AnyComponent = ComponentDefinition<any, any>;
+
 /** The declared dependencies of a component: the keys name them in `ctx.deps`. */
-export type DependsMap = Record<string, ComponentDefinition<any, any>>;
+export type DependsMap = Record<string, AnyComponent>;
 
 /** What an endpoint handler receives besides the request. */
 export interface RequestContext<C = Record<string, unknown>, D extends DependsMap = DependsMap> {
@@ -67,6 +71,7 @@ export interface DependencyCaller {
  * fails the request with its code; any other error fails it as `internal`.
  */
 export type EndpointHandler<
+  // deno-lint-ignore no-explicit-any
   Req = any,
   C = Record<string, unknown>,
   D extends DependsMap = DependsMap,
@@ -78,6 +83,7 @@ export type EndpointHandler<
 /** The endpoints of a component, by name. */
 export type Endpoints<C = Record<string, unknown>, D extends DependsMap = DependsMap> = Record<
   string,
+  // deno-lint-ignore no-explicit-any
   EndpointHandler<any, C, D>
 >;
 
@@ -91,7 +97,7 @@ export interface StartContext<C = Record<string, unknown>, D extends DependsMap 
   /** Clients for the declared dependencies (default routing policy). */
   readonly deps: { readonly [K in keyof D]: EndpointClient };
   /** An explicit client to any endpoint: `client("Worker")`, `client("ns/Worker/generate")`. */
-  client(target: string | ComponentDefinition<any, any>, options?: ClientOptions): EndpointClient;
+  client(target: string | AnyComponent, options?: ClientOptions): EndpointClient;
   /** Aborts when the instance stops (a start hook that waits should give up then). */
   readonly signal: AbortSignal;
 }
@@ -124,7 +130,7 @@ export interface ComponentDefinition<
    */
   readonly start?: (
     ctx: StartContext<ConfigValues<S>, D>,
-  ) => Promise<Endpoints<ConfigValues<S>, D>>;
+  ) => Endpoints<ConfigValues<S>, D> | Promise<Endpoints<ConfigValues<S>, D>>;
   /** Called when the instance stops, after in-flight requests finish. */
   readonly stop?: () => Promise<void> | void;
   /**
@@ -157,13 +163,13 @@ export function component<S extends ConfigSchema, D extends DependsMap = Record<
 export interface Graph {
   /** The namespace when the config names none. */
   readonly namespace: string;
-  readonly components: readonly ComponentDefinition<any, any>[];
+  readonly components: readonly AnyComponent[];
 }
 
 /** Declares a graph, checking that component names are unique and dependencies are in it. */
 export function graph(
   namespace: string,
-  components: readonly ComponentDefinition<any, any>[],
+  components: readonly AnyComponent[],
 ): Graph {
   const names = new Set<string>();
   for (const c of components) {
@@ -171,7 +177,7 @@ export function graph(
     names.add(c.name);
   }
   for (const c of components) {
-    for (const dep of Object.values<ComponentDefinition<any, any>>(c.depends ?? {})) {
+    for (const dep of Object.values<AnyComponent>(c.depends ?? {})) {
       if (!names.has(dep.name)) {
         throw new TypeError(
           `Component "${c.name}" depends on "${dep.name}", which is not in the graph`,

@@ -16,7 +16,7 @@
 import { Actor, type ActorHost } from "./actor.ts";
 import type { Bus } from "./bus.ts";
 import { type Clock, systemClock } from "./clock.ts";
-import type { ClientOptions, ComponentDefinition } from "./component.ts";
+import type { AnyComponent, ClientOptions } from "./component.ts";
 import { LeaseKeeper } from "./lease_keeper.ts";
 import { type Logger, silentLogger } from "./logger.ts";
 import {
@@ -130,7 +130,7 @@ export class Runtime implements ActorHost {
    * registered. A start hook that throws fails this call (the actors already up keep running).
    */
   async serve(
-    definition: ComponentDefinition<any, any>,
+    definition: AnyComponent,
     options: ServeOptions = {},
   ): Promise<Actor[]> {
     if (this.#closed) throw new Error("The runtime has shut down");
@@ -159,7 +159,7 @@ export class Runtime implements ActorHost {
    * `client(Worker)`. Clients are shared per target, endpoint and policy.
    */
   client(
-    target: string | ComponentDefinition<any, any>,
+    target: string | AnyComponent,
     options: ClientOptions = {},
   ): EndpointClient {
     const address = this.#resolve(target, options.endpoint);
@@ -203,7 +203,7 @@ export class Runtime implements ActorHost {
     this.inbox.close();
   }
 
-  #resolve(target: string | ComponentDefinition<any, any>, endpoint?: string): EndpointAddress {
+  #resolve(target: string | AnyComponent, endpoint?: string): EndpointAddress {
     if (typeof target !== "string") {
       return {
         namespace: this.namespace,

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { ComponentDefinition, Graph } from "../actors/component.ts";
+import type { AnyComponent, Graph } from "../actors/component.ts";
 import { createLogger, isLogLevel, type Logger, type LogLevel } from "../actors/logger.ts";
 import { DEFAULT_ENDPOINT } from "../actors/names.ts";
 import { connectPlanes, type Planes } from "../actors/planes.ts";
@@ -52,14 +52,14 @@ export interface RunningMesh {
 }
 
 /** Components in start order: each after the components it depends on. */
-function startOrder(graph: Graph): ComponentDefinition<any, any>[] {
-  const ordered: ComponentDefinition<any, any>[] = [];
-  const visit = (c: ComponentDefinition<any, any>, path: string[]) => {
+function startOrder(graph: Graph): AnyComponent[] {
+  const ordered: AnyComponent[] = [];
+  const visit = (c: AnyComponent, path: string[]) => {
     if (ordered.includes(c)) return;
     if (path.includes(c.name)) {
       throw new TypeError(`The graph has a dependency cycle: ${[...path, c.name].join(" → ")}`);
     }
-    for (const dep of Object.values<ComponentDefinition<any, any>>(c.depends ?? {})) {
+    for (const dep of Object.values<AnyComponent>(c.depends ?? {})) {
       visit(dep, [...path, c.name]);
     }
     ordered.push(c);
@@ -166,7 +166,7 @@ export async function serve(settings: ServeSettings): Promise<RunningMesh> {
   return { runtime, planes, gateway, log, stop };
 }
 
-async function health(runtime: Runtime, graph: Graph, planes: Planes) {
+function health(runtime: Runtime, graph: Graph, planes: Planes) {
   const instances: InstanceInfo[] = [];
   for (const c of graph.components) {
     const view = runtime.view({

@@ -34,7 +34,7 @@ export const Processor = component({
     }),
   }, { min_worker: "min_workers" }),
   depends: { worker: Worker },
-  async start(ctx) {
+  start(ctx) {
     const workers = ctx.client(Worker, { policy: ctx.config.router });
     let ready = false;
     const whenReady = workers.waitForInstances(ctx.config.min_workers, { signal: ctx.signal })

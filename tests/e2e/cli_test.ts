@@ -29,7 +29,10 @@ Deno.test("serve with a bad config file names the file, line and key, exit 1", a
     assert.equal(code, 1);
     assert.match(
       output,
-      new RegExp(`^error: ${file.replaceAll("/", "\\/")}:4:11: Processor\\.router: expected one of`, "m"),
+      new RegExp(
+        `^error: ${file.replaceAll("/", "\\/")}:4:11: Processor\\.router: expected one of`,
+        "m",
+      ),
     );
     assertNoStack(output);
   } finally {
@@ -59,7 +62,10 @@ Deno.test("an override with a bad value names the override, exit 1", async () =>
     "--Processor.min_workers=two",
   ]);
   assert.equal(code, 1);
-  assert.match(output, /^error: --Processor\.min_workers=two: expected an integer >= 0, got "two"$/m);
+  assert.match(
+    output,
+    /^error: --Processor\.min_workers=two: expected an integer >= 0, got "two"$/m,
+  );
 });
 
 Deno.test("NATS without etcd is refused with what to set, exit 1", async () => {
@@ -75,7 +81,10 @@ Deno.test("an unreachable NATS fails fast with its address, exit 1", async () =>
     ETCD_ENDPOINTS: `http://127.0.0.1:${port}`,
   });
   assert.equal(code, 1);
-  assert.match(output, new RegExp(`^error: Cannot connect to NATS at nats://127\\.0\\.0\\.1:${port}`, "m"));
+  assert.match(
+    output,
+    new RegExp(`^error: Cannot connect to NATS at nats://127\\.0\\.0\\.1:${port}`, "m"),
+  );
   assertNoStack(output);
 });
 

@@ -11,7 +11,11 @@ import { startNatsServer } from "../helpers/nats_server.ts";
 import { spawnMesh } from "../helpers/mesh_process.ts";
 import { freePort } from "../helpers/free_port.ts";
 
-const WORKERS = instancePrefix({ namespace: "hello_world", component: "Worker", endpoint: "generate" });
+const WORKERS = instancePrefix({
+  namespace: "hello_world",
+  component: "Worker",
+  endpoint: "generate",
+});
 
 async function generate(port: number, accept?: string): Promise<{ status: number; body: string }> {
   const response = await fetch(`http://127.0.0.1:${port}/generate`, {
@@ -33,11 +37,18 @@ Deno.test("multinode: round robin over two worker processes, kill -9 of one, a l
   const port = await freePort();
   try {
     await using front = spawnMesh(
-      ["serve", "--config", "configs/multi_worker.yaml", "--only", "Frontend,Processor", `--Frontend.port=${port}`],
+      [
+        "serve",
+        "--config",
+        "configs/multi_worker.yaml",
+        "--only",
+        "Frontend,Processor",
+        `--Frontend.port=${port}`,
+      ],
       { env: { ...env, MESH_HOSTNAME: "node1" } },
     );
     await front.waitForOutput(/Waiting for more workers to be ready\. Current: 0, Required: 2/);
-    await using node2 = spawnMesh(["worker"], { env: { ...env, MESH_HOSTNAME: "node2" } });
+    await using _node2 = spawnMesh(["worker"], { env: { ...env, MESH_HOSTNAME: "node2" } });
     await front.waitForOutput(/Current: 1, Required: 2/);
     await using node3 = spawnMesh(["worker"], { env: { ...env, MESH_HOSTNAME: "node3" } });
     await front.waitForOutput(/Workers are all ready: \[\w+, \w+\]/);
@@ -55,7 +66,10 @@ Deno.test("multinode: round robin over two worker processes, kill -9 of one, a l
     // SSE carries the same object as one data event.
     const sse = await generate(port, "text/event-stream");
     assert.equal(sse.status, 200);
-    assert.match(sse.body, /^data: \{"worker_output":"test prompt_ProcessedBy_node1_GeneratedBy_node[23]","request_id":"id_number"\}\n\n$/);
+    assert.match(
+      sse.body,
+      /^data: \{"worker_output":"test prompt_ProcessedBy_node1_GeneratedBy_node[23]","request_id":"id_number"\}\n\n$/,
+    );
 
     // kill -9 one worker: every following request succeeds on the other.
     const gone = new Promise<number>((resolve) => {

@@ -69,7 +69,9 @@ export function spawnMesh(args: string[], options: SpawnOptions = {}): MeshProce
       return new Promise((resolve, reject) => {
         const check = () => {
           if (pattern.test(text)) return done(resolve);
-          if (exited) return done(() => reject(new Error(`Process exited before ${pattern}:\n${text}`)));
+          if (exited) {
+            return done(() => reject(new Error(`Process exited before ${pattern}:\n${text}`)));
+          }
         };
         const timer = setTimeout(
           () => done(() => reject(new Error(`Timed out waiting for ${pattern}:\n${text}`))),

@@ -61,7 +61,11 @@ Deno.test("an HTTP client that disconnects mid-stream aborts the remote worker's
 
   const app = createGatewayApp({
     generate: (body, ctx) =>
-      client.generate(body, { requestId: ctx.requestId, deadline: ctx.deadline, signal: ctx.signal }),
+      client.generate(body, {
+        requestId: ctx.requestId,
+        deadline: ctx.deadline,
+        signal: ctx.signal,
+      }),
     health: () => ({}),
     ready: () => true,
   });
