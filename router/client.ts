@@ -108,7 +108,7 @@ export class EndpointClient {
     });
   }
 
-  /** The live instances, in registration order. */
+  /** The live instances, ordered by instance id. */
   instances(): readonly InstanceInfo[] {
     return this.#view.instances;
   }

@@ -55,7 +55,7 @@ export class InstanceView {
     this.#log = logger;
   }
 
-  /** The instances, in registration order. The array is replaced, never mutated. */
+  /** The instances, ordered by instance id. The array is replaced, never mutated. */
   get instances(): readonly InstanceInfo[] {
     return this.#list;
   }
@@ -138,7 +138,7 @@ export class InstanceView {
     const instance = event.key.slice(this.prefix.length);
     if (event.type === "delete") {
       if (!this.#byKey.delete(event.key)) return;
-      this.#list = [...this.#byKey.values()];
+      this.#list = this.#sorted();
       this.#emit({ type: "removed", instance });
       return;
     }
@@ -149,8 +149,15 @@ export class InstanceView {
     }
     const existed = this.#byKey.has(event.key);
     this.#byKey.set(event.key, info);
-    this.#list = [...this.#byKey.values()];
+    this.#list = this.#sorted();
     this.#emit({ type: existed ? "updated" : "added", instance });
+  }
+
+  /** Instance-id order: every caller sees the same order, whatever order it learnt them in. */
+  #sorted(): InstanceInfo[] {
+    return [...this.#byKey.values()].sort((a, b) =>
+      a.instance < b.instance ? -1 : a.instance > b.instance ? 1 : 0
+    );
   }
 
   #emit(change: ViewChange): void {

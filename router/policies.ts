@@ -34,7 +34,7 @@ export class RandomPolicy implements RoutingPolicy {
   }
 }
 
-/** Each instance in turn, in registration order. */
+/** Each instance in turn, in the view's (instance-id) order. */
 export class RoundRobinPolicy implements RoutingPolicy {
   readonly name = "round_robin";
   #next = 0;
