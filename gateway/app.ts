@@ -391,6 +391,16 @@ async function _handleGenerate(
     return fail(error);
   }
 
+  // The common one-chunk answer, complete at once, goes out as a plain body with a length:
+  // no stream to pump, one write. Anything slower streams as below, starting from this step.
+  let pending: Promise<IteratorResult<unknown>> | undefined = run.next();
+  const soon = await _settledSoon(pending);
+  if (soon?.ok && soon.value.done) {
+    run.close(false);
+    record.outcome = "ok";
+    return new Response(firstText, { headers });
+  }
+
   const bytes = new TextEncoder();
   let ended = false;
   const end = (outcome: string) => {
@@ -423,8 +433,10 @@ async function _handleGenerate(
     async pull(controller) {
       let step: IteratorResult<unknown>;
       try {
-        step = await run.next();
+        step = await (pending ?? run.next());
+        pending = undefined;
       } catch (error) {
+        pending = undefined;
         if (!ended) endWithError(controller, error, run.signal.aborted);
         return;
       }
@@ -450,6 +462,19 @@ async function _handleGenerate(
     },
   }, { highWaterMark: 0 });
   return new Response(stream, { headers });
+}
+
+/** Awaits `promise` for a few microtask turns only: `undefined` when it has not settled by then. */
+async function _settledSoon<T>(
+  promise: Promise<T>,
+): Promise<{ ok: true; value: T } | { ok: false; error: unknown } | undefined> {
+  let outcome: { ok: true; value: T } | { ok: false; error: unknown } | undefined;
+  promise.then(
+    (value) => (outcome = { ok: true, value }),
+    (error) => (outcome = { ok: false, error }),
+  );
+  for (let turn = 0; turn < 8 && !outcome; turn++) await null;
+  return outcome;
 }
 
 async function _readBody(req: Request, limit: number): Promise<Uint8Array> {
