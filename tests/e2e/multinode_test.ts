@@ -53,6 +53,15 @@ Deno.test("multinode: round robin over two worker processes, kill -9 of one, a l
     await using node3 = spawnMesh(["worker"], { env: { ...env, MESH_HOSTNAME: "node3" } });
     await front.waitForOutput(/Workers are all ready: \[\w+, \w+\]/);
 
+    // `status` lists the live instances from etcd.
+    await using status = spawnMesh(["status", "--namespace", "hello_world"], { env });
+    assert.equal((await status.status).code, 0, status.output());
+    assert.equal(
+      status.output().match(/^hello_world\s+Worker\s+generate\s+\w+\s+node[23]\s/gm)?.length,
+      2,
+      status.output(),
+    );
+
     // Round robin: strict alternation, exact bytes.
     const bodies: string[] = [];
     for (let i = 0; i < 6; i++) {
