@@ -22,8 +22,8 @@ import { MESHWORK_VERSION } from "./actors/runtime.ts";
 const USAGE = `meshwork ${MESHWORK_VERSION}: an actor-model microservice mesh
 
 Usage:
-  meshwork serve  [--config FILE] [--only A,B] [--log-level LEVEL] [--Component.key=value ...]
-  meshwork worker [--config FILE] [--component NAME] [--instances N] [--Component.key=value ...]
+  meshwork serve  [--config FILE] [--graph MODULE] [--only A,B] [--Component.key=value ...]
+  meshwork worker [--config FILE] [--graph MODULE] [--component NAME] [--instances N] [...]
   meshwork status [--config FILE] [--namespace NS] [--json]
 
 serve   starts the graph of FILE (default: the hello-world graph). With NATS_SERVER and
@@ -34,6 +34,8 @@ status  lists the live instances registered in etcd.
 
 Options:
   -f, --config FILE      YAML config (see configs/*.yaml)
+  --graph MODULE         the graph module (beats the config's graph:), e.g.
+                         examples/simple_pipeline/routed_pipeline.ts
   --only A,B             start only these components
   --component NAME       (worker) the component to run; default Worker
   --instances N          (worker) instances to start; default 1
@@ -87,8 +89,8 @@ export async function main(args: string[]): Promise<void> {
         const isWorker = command === "worker";
         const { options, overrides } = parseArgs(rest, {
           valued: isWorker
-            ? ["config", "component", "instances", "log-level", "grace-ms"]
-            : ["config", "only", "log-level", "grace-ms"],
+            ? ["config", "graph", "component", "instances", "log-level", "grace-ms"]
+            : ["config", "graph", "only", "log-level", "grace-ms"],
           flags: ["help"],
           aliases: { f: "config", h: "help" },
         });
@@ -99,6 +101,7 @@ export async function main(args: string[]): Promise<void> {
         }
         const mesh = await serve({
           configPath: options.config as string | undefined,
+          graphPath: options.graph as string | undefined,
           only: isWorker
             ? [(options.component as string | undefined) ?? "Worker"]
             : (options.only as string | undefined)?.split(",").map((s) => s.trim()).filter(Boolean),

@@ -16,6 +16,7 @@ import type {
   EndpointHandler,
   Endpoints,
   RequestContext,
+  RuntimeHandle,
 } from "./component.ts";
 import { MeshError } from "./errors.ts";
 import type { LeaseKeeper } from "./lease_keeper.ts";
@@ -54,6 +55,8 @@ export interface ActorHost {
   readonly version: string;
   /** Idle time after which a long request gets a heartbeat frame. */
   readonly heartbeatMs: number;
+  /** The seeds' fluent runtime handle, for start hooks. */
+  readonly handle: RuntimeHandle;
   /** A client to another component (shared per target and options). */
   client(target: string | AnyComponent, options?: ClientOptions): EndpointClient;
 }
@@ -120,16 +123,21 @@ export class Actor {
   #drained: (() => void) | undefined;
   #dropped = 0;
 
+  /** Requests served at once before new ones are answered `busy`; 0 means no limit. */
+  readonly maxInflight: number;
+
   constructor(
     host: ActorHost,
     definition: AnyComponent,
     config: Record<string, unknown>,
     id: string,
+    maxInflight = 0,
   ) {
     this.#host = host;
     this.definition = definition;
     this.config = config;
     this.id = id;
+    this.maxInflight = maxInflight;
     this.#log = host.log.child({ component: definition.name, instance: id });
   }
 
@@ -183,6 +191,7 @@ export class Actor {
         log: this.#log,
         deps,
         client: (target, options) => host.client(target, options),
+        runtime: host.handle,
         signal: this.#stopping.signal,
       })
       : this.definition.endpoints!;
@@ -278,6 +287,7 @@ export class Actor {
     const handler = this.#endpoints.get(endpoint);
     if (!handler || this.#state !== "running") {
       throw new NotDeliveredError("instance_gone", this.id);
+      if (this.#atLimit()) throw this.#busy();
     }
     const request_ = this.#track(call.requestId, call.deadline);
     const onAbort = () => request_.controller.abort(call.signal!.reason);
@@ -311,6 +321,16 @@ export class Actor {
   async #serve(endpoint: string, envelope: RequestEnvelope): Promise<void> {
     const { requestId, reply } = envelope;
     const bus = this.#host.bus;
+    if (this.#atLimit()) {
+      try {
+        bus.publish(reply, encodeJson(this.#busy().toBody()), {
+          headers: frameHeaders(0, "error", this.id),
+        });
+      } catch {
+        // the bus is closing; the caller's ack timeout covers it
+      }
+      return;
+    }
     const request_ = this.#track(requestId, envelope.deadline, reply);
     const send = (kind: FrameKind, data?: Uint8Array) => {
       const seq = request_.seq++;
@@ -374,6 +394,17 @@ export class Actor {
     if (!request) return;
     this.#log.debug("Request cancelled by the caller", { request_id: requestId });
     request.controller.abort(new MeshError("cancelled", "The caller cancelled the request"));
+  }
+
+  #atLimit(): boolean {
+    return this.maxInflight > 0 && this.#inflight.size >= this.maxInflight;
+  }
+
+  #busy(): MeshError {
+    return new MeshError(
+      "busy",
+      `Instance "${this.id}" is serving ${this.#inflight.size} requests, its limit`,
+    );
   }
 
   #track(requestId: string, deadline: number, reply?: string): Inflight {

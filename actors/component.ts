@@ -96,10 +96,27 @@ export interface StartContext<C = Record<string, unknown>, D extends DependsMap 
   readonly log: Logger;
   /** Clients for the declared dependencies (default routing policy). */
   readonly deps: { readonly [K in keyof D]: EndpointClient };
+  /**
+   * The seeds' runtime handle:
+   * `await ctx.runtime.namespace(ns).component("Backend").endpoint("generate").client()` resolves
+   * with a client once the instance view has loaded.
+   */
+  readonly runtime: RuntimeHandle;
   /** An explicit client to any endpoint: `client("Worker")`, `client("ns/Worker/generate")`. */
   client(target: string | AnyComponent, options?: ClientOptions): EndpointClient;
   /** Aborts when the instance stops (a start hook that waits should give up then). */
   readonly signal: AbortSignal;
+}
+
+/** `runtime.namespace(ns).component(name).endpoint(endpoint).client(options)`. */
+export interface RuntimeHandle {
+  namespace(name: string): {
+    component(name: string): {
+      endpoint(name: string): {
+        client(options?: Omit<ClientOptions, "endpoint">): Promise<EndpointClient>;
+      };
+    };
+  };
 }
 
 /** Options for explicit clients. */

@@ -16,7 +16,7 @@
 import { Actor, type ActorHost } from "./actor.ts";
 import type { Bus } from "./bus.ts";
 import { type Clock, systemClock } from "./clock.ts";
-import type { AnyComponent, ClientOptions } from "./component.ts";
+import type { AnyComponent, ClientOptions, RuntimeHandle } from "./component.ts";
 import { LeaseKeeper } from "./lease_keeper.ts";
 import { type Logger, silentLogger } from "./logger.ts";
 import {
@@ -64,6 +64,8 @@ export interface ServeOptions {
   config?: Record<string, unknown>;
   /** How many instances to start (`ServiceArgs.workers`). Default 1. */
   instances?: number;
+  /** Requests each instance serves at once; more are answered `busy`. Default 0: no limit. */
+  maxInflight?: number;
 }
 
 function systemHostname(): string {
@@ -138,7 +140,13 @@ export class Runtime implements ActorHost {
     const count = options.instances ?? 1;
     const actors: Actor[] = [];
     for (let i = 0; i < count; i++) {
-      const actor = new Actor(this, definition, options.config ?? {}, newInstanceId());
+      const actor = new Actor(
+        this,
+        definition,
+        options.config ?? {},
+        newInstanceId(),
+        options.maxInflight,
+      );
       this.#actors.set(actor.id, actor);
       actors.push(actor);
     }
@@ -177,6 +185,28 @@ export class Runtime implements ActorHost {
     }
     return client;
   }
+
+  /** The seeds' fluent handle: `handle.namespace(ns).component(c).endpoint(e).client()`. */
+  readonly handle: RuntimeHandle = {
+    namespace: (namespace) => ({
+      component: (component) => ({
+        endpoint: (endpoint) => ({
+          client: async (options = {}) => {
+            const address = {
+              namespace: validateName(namespace, "namespace"),
+              component: validateName(component, "component name"),
+              endpoint: validateName(endpoint, "endpoint name"),
+            };
+            const client = this.client(`${namespace}/${component}/${endpoint}`, options);
+            await this.view(address).start().catch(() => {
+              // unreachable registry: the client waits for instances as usual
+            });
+            return client;
+          },
+        }),
+      }),
+    }),
+  };
 
   /** The live view of one endpoint's instances (shared; loading starts on first use). */
   view(address: EndpointAddress): InstanceView {

@@ -22,11 +22,14 @@ import { createGatewayApp } from "../gateway/app.ts";
 import { type GatewayServer, serveGateway } from "../gateway/server.ts";
 import type { InstanceInfo } from "../router/instance_view.ts";
 import { loadGraph } from "./load_graph.ts";
+import { resolve } from "node:path";
 
 /** What `serve` needs to know. */
 export interface ServeSettings {
   /** The config file; without one, the built-in hello-world graph with its defaults. */
   configPath?: string;
+  /** The graph module, beating the config's `graph:` (`--graph`). */
+  graphPath?: string;
   /** Start only these components (`--only Frontend,Processor`). Default: all of the graph. */
   only?: string[];
   /** `--Component.key=value` overrides. */
@@ -73,7 +76,7 @@ export async function serve(settings: ServeSettings): Promise<RunningMesh> {
   const doc: ConfigDocument = settings.configPath
     ? await readConfigFile(settings.configPath)
     : { file: "(defaults)", sections: [] };
-  const graph = await loadGraph(doc.graph);
+  const graph = await loadGraph(settings.graphPath ? resolve(settings.graphPath) : doc.graph);
   const schemas: Record<string, ConfigSchema> = {};
   for (const c of graph.components) schemas[c.name] = c.config ?? { fields: {} };
   const config = resolveConfig(doc, schemas, {
@@ -126,7 +129,11 @@ export async function serve(settings: ServeSettings): Promise<RunningMesh> {
     for (const c of selected) {
       const section = config.components[c.name]!;
       const instances = settings.instances ?? section.workers;
-      await runtime.serve(c, { config: section.values, instances });
+      await runtime.serve(c, {
+        config: section.values,
+        instances,
+        maxInflight: section.maxInflight,
+      });
       started.push(`${c.name} x${instances}`);
     }
     const front = selected.find((c) => c.http);

@@ -27,7 +27,14 @@
 
 import { dirname, isAbsolute, resolve } from "node:path";
 import { isAlias, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
-import { checkValue, type ConfigSchema, describeField, parseText } from "./schema.ts";
+import {
+  checkValue,
+  type ConfigSchema,
+  defineSchema,
+  describeField,
+  integer,
+  parseText,
+} from "./schema.ts";
 
 /** A problem in a config file or an override; `message` says where and what. */
 export class ConfigError extends Error {
@@ -107,6 +114,8 @@ export interface ResolvedComponent {
   values: Record<string, unknown>;
   /** `ServiceArgs.workers` (default 1). */
   workers: number;
+  /** `ServiceArgs.max_inflight` (default 0: no limit; the seeds' `max_inflight_requests`). */
+  maxInflight: number;
 }
 
 /** The config after schemas, overrides, environment and defaults are applied. */
@@ -298,7 +307,7 @@ function _section(
   schema: ConfigSchema,
   entry: ConfigEntry | undefined,
 ): ResolvedComponent {
-  const result: ResolvedComponent = { values: {}, workers: 1 };
+  const result: ResolvedComponent = { values: {}, workers: 1, maxInflight: 0 };
   if (!entry || (entry.value.kind === "scalar" && entry.value.value === null)) return result;
   const section = _map(file, name, entry.value);
   const seen = new Map<string, string>();
@@ -306,21 +315,33 @@ function _section(
     const where = { file, pos: keyPos };
     if (key === "ServiceArgs") {
       if (value.kind === "scalar" && value.value === null) continue;
+      const seenArgs = new Set<string>();
       for (const arg of _map(file, `${name}.ServiceArgs`, value)) {
-        if (arg.key !== "workers") {
+        const argKey = _get(SERVICE_ARGS.keyAliases, arg.key) ?? arg.key;
+        const field = _get(SERVICE_ARGS.fields, argKey);
+        if (!field) {
           throw new ConfigError(
-            `unknown key "${name}.ServiceArgs.${arg.key}"; expected one of workers`,
+            `unknown key "${name}.ServiceArgs.${arg.key}"; expected one of ${
+              Object.keys(SERVICE_ARGS.fields).join(", ")
+            }`,
             { file, pos: arg.keyPos },
           );
         }
-        const checked = checkValue(WORKERS, _plain(arg.value));
+        if (seenArgs.has(argKey)) {
+          throw new ConfigError(
+            `${name}.ServiceArgs: "${arg.key}" sets "${argKey}" a second time; keep one`,
+            { file, pos: arg.keyPos },
+          );
+        }
+        seenArgs.add(argKey);
+        const checked = checkValue(field, _plain(arg.value));
         if (!checked.ok) {
           throw new ConfigError(
-            `${name}.ServiceArgs.workers: expected ${checked.expected}, got ${_got(arg.value)}`,
+            `${name}.ServiceArgs.${argKey}: expected ${checked.expected}, got ${_got(arg.value)}`,
             { file, pos: arg.value.pos },
           );
         }
-        result.workers = checked.value as number;
+        _setServiceArg(result, argKey, checked.value as number);
       }
       continue;
     }
@@ -351,7 +372,20 @@ function _section(
   return result;
 }
 
-const WORKERS = { kind: "integer", min: 1 } as const;
+/** The `ServiceArgs` keys every component section may hold. */
+export const SERVICE_ARGS = defineSchema({
+  workers: integer({ default: 1, min: 1, doc: "Instances that serve starts" }),
+  max_inflight: integer({
+    default: 0,
+    min: 0,
+    doc: "Requests one instance serves at once; more are answered busy (0: no limit)",
+  }),
+}, { max_inflight_requests: "max_inflight" });
+
+function _setServiceArg(target: ResolvedComponent, key: string, value: number): void {
+  if (key === "workers") target.workers = value;
+  else target.maxInflight = value;
+}
 
 /** Applies one `--Component.key=value` override to `resolved`. */
 function _override(
@@ -370,17 +404,24 @@ function _override(
     const allowed = Object.keys(components).join(", ");
     throw new ConfigError(`${text}: unknown component "${name}"; expected one of ${allowed}`);
   }
-  const key = _get(schema.keyAliases, path) ?? path;
-  const field = path === "ServiceArgs.workers" ? WORKERS : _get(schema.fields, key);
+  const argPath = path.startsWith("ServiceArgs.") ? path.slice("ServiceArgs.".length) : undefined;
+  const argKey = argPath === undefined
+    ? undefined
+    : _get(SERVICE_ARGS.keyAliases, argPath) ?? argPath;
+  const key = argKey ?? _get(schema.keyAliases, path) ?? path;
+  const field = argKey !== undefined ? _get(SERVICE_ARGS.fields, argKey) : _get(schema.fields, key);
   if (!field) {
-    const allowed = [...Object.keys(schema.fields), "ServiceArgs.workers"].join(", ");
+    const allowed = [
+      ...Object.keys(schema.fields),
+      ...Object.keys(SERVICE_ARGS.fields).map((k) => `ServiceArgs.${k}`),
+    ].join(", ");
     throw new ConfigError(`${text}: unknown key "${name}.${path}"; expected one of ${allowed}`);
   }
   const checked = parseText(field, raw);
   if (!checked.ok) {
     throw new ConfigError(`${text}: expected ${describeField(field)}, got ${JSON.stringify(raw)}`);
   }
-  if (field === WORKERS) target.workers = checked.value as number;
+  if (argKey !== undefined) _setServiceArg(target, argKey, checked.value as number);
   else target.values[key] = checked.value;
 }
 

@@ -14,10 +14,15 @@ import type { Bus } from "../actors/bus.ts";
 import type { Clock } from "../actors/clock.ts";
 import { MeshError } from "../actors/errors.ts";
 import type { Logger } from "../actors/logger.ts";
-import { controlSubject, type EndpointAddress, formatAddress } from "../actors/names.ts";
+import {
+  controlSubject,
+  type EndpointAddress,
+  formatAddress,
+  queueSubject,
+} from "../actors/names.ts";
 import { CANCEL, decodeJson, encodeJson, H, requestHeaders } from "../actors/protocol.ts";
 import type { InstanceInfo, InstanceView } from "./instance_view.ts";
-import { canonicalPolicyName, createPolicy, type RoutingPolicy } from "./policies.ts";
+import { canonicalPolicyName, createPolicy, QueuePolicy, type RoutingPolicy } from "./policies.ts";
 import { NotDeliveredError } from "./not_delivered_error.ts";
 import type { ReplyInbox } from "./reply_inbox.ts";
 
@@ -35,6 +40,16 @@ export interface CallOptions {
   instanceId?: string;
   /** W3C trace context to pass along. */
   traceparent?: string;
+  /** The routing key for `consistent_hash`. Default: the request's `hashKey` field. */
+  key?: string;
+}
+
+/** What one call has learnt about the instances so far. */
+interface Route {
+  /** Instances this call has tried. */
+  tried: Set<string>;
+  /** How many answered `busy`. */
+  busy: number;
 }
 
 /** Settings of a client. */
@@ -49,6 +64,8 @@ export interface ClientSettings {
   waitMs?: number;
   /** Default time a call may take. Default 60 000 ms. */
   timeoutMs?: number;
+  /** The request field that keys `consistent_hash`. Default `session_id`. */
+  hashKey?: string;
 }
 
 /** What a client needs from the runtime that owns it. */
@@ -100,6 +117,7 @@ export class EndpointClient {
       maxAttempts: settings.maxAttempts ?? 3,
       waitMs: settings.waitMs ?? 5000,
       timeoutMs: settings.timeoutMs ?? 60_000,
+      hashKey: settings.hashKey ?? "session_id",
     };
     this.#policy(this.settings.policy); // validates the name now, not on the first call
     this.#offView = view.onChange((change) => {
@@ -193,116 +211,130 @@ export class EndpointClient {
   }
 
   async *#call(request: unknown, options: CallOptions): AsyncGenerator<unknown> {
-    const { clock, bus, inbox } = this.#host;
-    const now = clock.now();
-    const deadline = options.deadline ?? now + this.settings.timeoutMs;
+    const clock = this.#host.clock;
+    const deadline = options.deadline ?? clock.now() + this.settings.timeoutMs;
     const requestId = options.requestId ?? randomId();
-    const signal = options.signal;
-    const policy = options.instanceId
-      ? undefined
-      : this.#policy(options.policy ?? this.settings.policy);
-    const tried = new Set<string>();
+    const { signal, instanceId } = options;
+    const policy = instanceId ? undefined : this.#policy(options.policy ?? this.settings.policy);
+    const key = options.key ?? this.#keyOf(request);
+    const route: Route = { tried: new Set(), busy: 0 };
     let body: Uint8Array | undefined;
+    let undelivered = 0;
 
     for (let attempt = 1;; attempt++) {
       if (signal?.aborted) throw new MeshError("cancelled", "The request was cancelled");
       if (deadline <= clock.now()) {
         throw new MeshError("deadline_exceeded", "The request deadline passed");
       }
-      const target = await this.#choose(policy, options.instanceId, tried, deadline, signal);
-      const local = this.settings.preferLocal ? this.#host.localActor(target.instance) : undefined;
-      const lastAttempt = attempt >= this.settings.maxAttempts;
-
-      if (local?.running) {
-        let started = false;
-        try {
-          for await (
-            const chunk of local.dispatchLocal(this.address.endpoint, request, {
-              requestId,
-              deadline,
-              attempt,
-              signal,
-            })
-          ) {
-            started = true;
-            yield chunk;
-          }
-          return;
-        } catch (error) {
-          if (started || !(error instanceof NotDeliveredError)) throw error;
-          tried.add(target.instance);
-          if (!lastAttempt) continue;
-          throw new MeshError(
-            "no_instances",
-            `Cannot route to "${
-              formatAddress(this.address)
-            }": no instance took the request after ${attempt} attempts`,
-            { cause: error },
-          );
-        }
-      }
-
-      body ??= encodeJson(request);
-      const pending = inbox.open(deadline, target.instance);
-      const onAbort = () => pending.fail(new MeshError("cancelled", "The request was cancelled"));
-      signal?.addEventListener("abort", onAbort, { once: true });
-      this.#inflight.set(target.instance, (this.#inflight.get(target.instance) ?? 0) + 1);
-      let finished = false;
+      const picked = await this.#choose(policy, instanceId, key, route, deadline, signal);
+      const queue = policy instanceof QueuePolicy;
+      const target = queue ? undefined : picked;
+      const local = target && this.settings.preferLocal
+        ? this.#host.localActor(target.instance)
+        : undefined;
+      let started = false;
       try {
-        bus.publish(target.subject, body, {
-          reply: pending.subject,
-          headers: requestHeaders(requestId, deadline, attempt, options.traceparent),
-        });
-        for (;;) {
-          const frame = await pending.next();
-          switch (frame.kind) {
-            case "ack":
-            case "heartbeat":
-              continue;
-            case "data":
-              yield decodeJson(frame.data);
-              continue;
-            case "final":
-              finished = true;
-              yield decodeJson(frame.data);
-              return;
-            case "end":
-              finished = true;
-              return;
-            case "error":
-              finished = true;
-              throw MeshError.fromBody(decodeJson(frame.data));
-          }
+        const call = { requestId, deadline, attempt, signal };
+        const chunks = local?.running
+          ? local.dispatchLocal(this.address.endpoint, request, call)
+          : this.#remote(target, body ??= encodeJson(request), call, options.traceparent);
+        for await (const chunk of chunks) {
+          started = true;
+          yield chunk;
         }
+        return;
       } catch (error) {
-        if (error instanceof NotDeliveredError) {
-          finished = true;
-          this.#down.add(target.instance);
-          tried.add(target.instance);
-          this.#host.log.debug("Instance did not take the request; trying another", {
-            request_id: requestId,
-            instance: target.instance,
-            reason: error.reason,
-          });
-          if (!lastAttempt) continue;
-          throw new MeshError(
-            "no_instances",
-            `Cannot route to "${
-              formatAddress(this.address)
-            }": no instance took the request after ${attempt} attempts`,
-            { cause: error },
-          );
+        if (started || instanceId !== undefined && !(error instanceof NotDeliveredError)) {
+          throw error;
         }
-        throw error;
-      } finally {
-        signal?.removeEventListener("abort", onAbort);
-        pending.close();
-        const count = (this.#inflight.get(target.instance) ?? 1) - 1;
-        if (count > 0) this.#inflight.set(target.instance, count);
-        else this.#inflight.delete(target.instance);
-        if (!finished) this.#cancel(pending.instance ?? target.instance, requestId);
+        if (error instanceof MeshError && error.code === "busy") {
+          if (target) route.tried.add(target.instance);
+          route.busy++;
+          if (!queue || route.busy < this.settings.maxAttempts) continue;
+          throw error;
+        }
+        if (!(error instanceof NotDeliveredError)) throw error;
+        if (target) {
+          route.tried.add(target.instance);
+          if (!local) this.#down.add(target.instance);
+        }
+        this.#host.log.debug("No instance took the request; trying another", {
+          request_id: requestId,
+          instance: target?.instance ?? "(queue)",
+          reason: error.reason,
+        });
+        if (++undelivered < this.settings.maxAttempts && instanceId === undefined) continue;
+        throw new MeshError(
+          "no_instances",
+          `Cannot route to "${
+            formatAddress(this.address)
+          }": no instance took the request after ${attempt} attempts`,
+          { cause: error },
+        );
       }
     }
+  }
+
+  /** One attempt over the bus: to an instance's mailbox, or to the queue group. */
+  async *#remote(
+    target: InstanceInfo | undefined,
+    body: Uint8Array,
+    call: { requestId: string; deadline: number; attempt: number; signal?: AbortSignal },
+    traceparent: string | undefined,
+  ): AsyncGenerator<unknown> {
+    const { bus, inbox } = this.#host;
+    const pending = inbox.open(call.deadline, target?.instance);
+    const onAbort = () => pending.fail(new MeshError("cancelled", "The request was cancelled"));
+    call.signal?.addEventListener("abort", onAbort, { once: true });
+    const counted = target?.instance;
+    if (counted) this.#inflight.set(counted, (this.#inflight.get(counted) ?? 0) + 1);
+    let finished = false;
+    try {
+      bus.publish(target?.subject ?? queueSubject(this.address), body, {
+        reply: pending.subject,
+        headers: requestHeaders(call.requestId, call.deadline, call.attempt, traceparent),
+      });
+      for (;;) {
+        const frame = await pending.next();
+        switch (frame.kind) {
+          case "ack":
+          case "heartbeat":
+            continue;
+          case "data":
+            yield decodeJson(frame.data);
+            continue;
+          case "final":
+            finished = true;
+            yield decodeJson(frame.data);
+            return;
+          case "end":
+            finished = true;
+            return;
+          case "error":
+            finished = true;
+            throw MeshError.fromBody(decodeJson(frame.data));
+        }
+      }
+    } catch (error) {
+      if (error instanceof NotDeliveredError) finished = true;
+      throw error;
+    } finally {
+      call.signal?.removeEventListener("abort", onAbort);
+      pending.close();
+      if (counted) {
+        const count = (this.#inflight.get(counted) ?? 1) - 1;
+        if (count > 0) this.#inflight.set(counted, count);
+        else this.#inflight.delete(counted);
+      }
+      if (!finished && pending.instance) this.#cancel(pending.instance, call.requestId);
+    }
+  }
+
+  /** The routing key of a request: its `hashKey` field (default `session_id`), when present. */
+  #keyOf(request: unknown): string | undefined {
+    if (!request || typeof request !== "object") return undefined;
+    const value = (request as Record<string, unknown>)[this.settings.hashKey];
+    return typeof value === "string" || typeof value === "number" ? String(value) : undefined;
   }
 
   /** Tells the instance to stop working on a request nobody will read. */
@@ -321,7 +353,8 @@ export class EndpointClient {
   async #choose(
     policy: RoutingPolicy | undefined,
     instanceId: string | undefined,
-    tried: Set<string>,
+    key: string | undefined,
+    route: Route,
     deadline: number,
     signal: AbortSignal | undefined,
   ): Promise<InstanceInfo> {
@@ -330,28 +363,32 @@ export class EndpointClient {
     for (;;) {
       if (instanceId !== undefined) {
         const info = this.#view.get(instanceId);
-        if (info && !tried.has(instanceId)) return info;
-        if (!info) {
-          throw new MeshError(
-            "not_found",
-            `No live instance "${instanceId}" of "${
-              formatAddress(this.address)
-            }"; live instances: ${this.instanceIds().join(", ") || "none"}`,
-          );
-        }
-      } else {
-        let candidates = this.#view.instances.filter((info) =>
-          !tried.has(info.instance) && !this.#down.has(info.instance)
+        if (info) return info;
+        throw new MeshError(
+          "not_found",
+          `No live instance "${instanceId}" of "${formatAddress(this.address)}"; live instances: ${
+            this.instanceIds().join(", ") || "none"
+          }`,
         );
-        if (this.settings.preferLocal && candidates.length > 1) {
-          const local = candidates.filter((info) => this.#host.localActor(info.instance));
-          if (local.length > 0) candidates = local;
-        }
-        if (candidates.length > 0) {
-          return policy!.pick(candidates, {
-            inflight: (instance) => this.#inflight.get(instance) ?? 0,
-          });
-        }
+      }
+      let candidates = this.#view.instances.filter((info) =>
+        !route.tried.has(info.instance) && !this.#down.has(info.instance)
+      );
+      if (this.settings.preferLocal && candidates.length > 1) {
+        const local = candidates.filter((info) => this.#host.localActor(info.instance));
+        if (local.length > 0) candidates = local;
+      }
+      if (candidates.length > 0) {
+        return policy!.pick(candidates, {
+          inflight: (instance) => this.#inflight.get(instance) ?? 0,
+          key,
+        });
+      }
+      if (route.busy > 0) {
+        throw new MeshError(
+          "busy",
+          `Every instance of "${formatAddress(this.address)}" is at its in-flight limit`,
+        );
       }
       const remaining = giveUpAt - clock.now();
       if (signal?.aborted) throw new MeshError("cancelled", "The request was cancelled");

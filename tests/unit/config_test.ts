@@ -80,7 +80,7 @@ Deno.test("resolveConfig() applies key and value aliases and fills defaults", ()
     namespace: "hello_world",
     graph: resolve("examples/hello_world/graph.ts"),
     components: {
-      Frontend: { values: { port: 8000, host: "0.0.0.0" }, workers: 1 },
+      Frontend: { values: { port: 8000, host: "0.0.0.0" }, workers: 1, maxInflight: 0 },
       Processor: {
         values: {
           router: "round_robin",
@@ -90,8 +90,9 @@ Deno.test("resolveConfig() applies key and value aliases and fills defaults", ()
           timeout: undefined,
         },
         workers: 1,
+        maxInflight: 0,
       },
-      Worker: { values: { greeting: "Hello" }, workers: 2 },
+      Worker: { values: { greeting: "Hello" }, workers: 2, maxInflight: 0 },
     },
   });
 });
@@ -109,7 +110,11 @@ Deno.test("parseConfigText() accepts an empty file and a file of comments", () =
     const config = load(text);
     assert.equal(config.namespace, "meshwork");
     assert.equal(config.nats, undefined);
-    assert.deepEqual(config.components.Worker, { values: { greeting: "Hello" }, workers: 1 });
+    assert.deepEqual(config.components.Worker, {
+      values: { greeting: "Hello" },
+      workers: 1,
+      maxInflight: 0,
+    });
   }
 });
 
@@ -200,7 +205,7 @@ Deno.test("resolveConfig() names file, line, column and dotted key of a bad sect
     ],
     [
       "Worker:\n  ServiceArgs:\n    replicas: 2\n",
-      'configs/x.yaml:3:5: unknown key "Worker.ServiceArgs.replicas"; expected one of workers',
+      'configs/x.yaml:3:5: unknown key "Worker.ServiceArgs.replicas"; expected one of workers, max_inflight',
     ],
   ];
   for (const [text, message] of cases) assert.equal(errorOf(() => load(text)), message);
@@ -273,8 +278,13 @@ Deno.test("resolveConfig() converts overrides to the field type and lets them be
   assert.deepEqual(config.components.Processor, {
     values: { router: "random", min_workers: 5, tags: ["a", "b"], verbose: true, timeout: 2.5 },
     workers: 1,
+    maxInflight: 0,
   });
-  assert.deepEqual(config.components.Worker, { values: { greeting: "Goodnight" }, workers: 3 });
+  assert.deepEqual(config.components.Worker, {
+    values: { greeting: "Goodnight" },
+    workers: 3,
+    maxInflight: 0,
+  });
   const aliased = load("", { overrides: ["--Processor.router=round-robin"] });
   assert.equal(aliased.components.Processor!.values.router, "round_robin");
 });
@@ -298,7 +308,7 @@ Deno.test("resolveConfig() names the override that is wrong", () => {
     [
       "--Worker.ServiceArgs.replicas=2",
       '--Worker.ServiceArgs.replicas=2: unknown key "Worker.ServiceArgs.replicas"; ' +
-      "expected one of greeting, ServiceArgs.workers",
+      "expected one of greeting, ServiceArgs.workers, ServiceArgs.max_inflight",
     ],
     [
       "--Worker.ServiceArgs.workers=0",

@@ -1,0 +1,53 @@
+/**
+ * Meshwork: an actor-model microservice mesh on Deno. Components are actors with mailbox subjects
+ * on NATS, instances register in etcd under leases, and a Hono gateway fronts the graph. With
+ * nothing configured, everything runs in one process on embedded planes.
+ *
+ * @example
+ * ```ts
+ * import { component, defineSchema, graph, MemoryBus, MemoryRegistry, Runtime, string } from "./mod.ts";
+ *
+ * const Greeter = component({
+ *   name: "Greeter",
+ *   config: defineSchema({ greeting: string({ default: "Hello" }) }),
+ *   endpoints: {
+ *     async *generate(request: { name: string }, ctx) {
+ *       yield `${ctx.config.greeting} ${request.name}!`;
+ *     },
+ *   },
+ * });
+ * export default graph("demo", [Greeter]);
+ *
+ * const runtime = new Runtime({ bus: new MemoryBus(), registry: new MemoryRegistry(), namespace: "demo" });
+ * await runtime.serve(Greeter, { config: { greeting: "Hi" } });
+ * for await (const chunk of runtime.client(Greeter).generate({ name: "mesh" })) console.log(chunk);
+ * await runtime.shutdown();
+ * await runtime.bus.close();
+ * await runtime.registry.close();
+ * ```
+ *
+ * @module
+ */
+
+export { component, graph } from "./actors/component.ts";
+export type {
+  ComponentDefinition,
+  DependencyCaller,
+  Endpoints,
+  Graph,
+  RequestContext,
+  StartContext,
+} from "./actors/component.ts";
+export { MeshError } from "./actors/errors.ts";
+export type { MeshErrorCode } from "./actors/errors.ts";
+export { Runtime } from "./actors/runtime.ts";
+export type { RuntimeOptions, ServeOptions } from "./actors/runtime.ts";
+export { abortableDelay } from "./actors/abortable_delay.ts";
+export { connectPlanes } from "./actors/planes.ts";
+export { MemoryBus } from "./actors/memory_bus.ts";
+export { MemoryRegistry } from "./actors/memory_registry.ts";
+export { connectNatsBus } from "./actors/nats_bus.ts";
+export { connectEtcdRegistry } from "./actors/etcd_registry.ts";
+export type { CallOptions, EndpointClient } from "./router/client.ts";
+export { POLICY_NAMES } from "./router/policies.ts";
+export { boolean, defineSchema, integer, number, string, stringList } from "./configs/schema.ts";
