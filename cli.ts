@@ -60,6 +60,14 @@ function positiveInt(value: string | boolean | undefined, name: string): number 
 
 function runUntilSignalled(mesh: RunningMesh): Promise<void> {
   return new Promise((resolve) => {
+    mesh.fatal.then(async (error) => {
+      await mesh.stop().catch(() => {});
+      fail(
+        `${error instanceof Error ? error.message : String(error)}; stopping so that the ` +
+          "service manager can restart the process",
+        1,
+      );
+    });
     let signals = 0;
     const onSignal = (signal: Deno.Signal) => {
       if (++signals > 1) {

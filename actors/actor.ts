@@ -20,6 +20,7 @@ import type {
 } from "./component.ts";
 import { MeshError } from "./errors.ts";
 import type { LeaseKeeper } from "./lease_keeper.ts";
+import type { ChildExit } from "./supervisor.ts";
 import type { Logger } from "./logger.ts";
 import {
   controlSubject,
@@ -121,6 +122,12 @@ export class Actor {
   #stopping = new AbortController();
   #state: "new" | "starting" | "running" | "stopping" | "stopped" = "new";
   #drained: (() => void) | undefined;
+  #exit!: (exit: ChildExit) => void;
+  /**
+   * Settles when the instance fails by itself (its mailbox subscription ended, or `fail()` was
+   * called); a supervisor then starts a fresh instance. A graceful `stop()` does not settle it.
+   */
+  readonly exited: Promise<ChildExit> = new Promise((resolve) => (this.#exit = resolve));
   #dropped = 0;
 
   /** Requests served at once before new ones are answered `busy`; 0 means no limit. */
@@ -192,6 +199,7 @@ export class Actor {
         deps,
         client: (target, options) => host.client(target, options),
         runtime: host.handle,
+        fail: (error) => this.fail(error),
         signal: this.#stopping.signal,
       })
       : this.definition.endpoints!;
@@ -202,21 +210,26 @@ export class Actor {
     }
 
     const { bus } = host;
+    const onEnd = (error: Error) => this.fail(error);
     for (const endpoint of this.#endpoints.keys()) {
       const address = this.address(endpoint);
       const onMessage = (message: BusMessage) => this.#onRequest(endpoint, message);
-      this.#subscriptions.push(bus.subscribe(mailboxSubject(address, this.id), onMessage));
       this.#subscriptions.push(
-        bus.subscribe(queueSubject(address), onMessage, { queue: queueGroup(address) }),
+        bus.subscribe(mailboxSubject(address, this.id), onMessage, { onEnd }),
+      );
+      this.#subscriptions.push(
+        bus.subscribe(queueSubject(address), onMessage, { queue: queueGroup(address), onEnd }),
       );
     }
     this.#subscriptions.push(
       bus.subscribe(
         controlSubject(host.namespace, this.definition.name, this.id),
         (message) => this.#onControl(message),
+        { onEnd },
       ),
     );
     await bus.flush();
+    if (this.#state !== "starting") throw new Error(`Instance ${this.id} failed while starting`);
     this.#state = "running";
     for (const endpoint of this.#endpoints.keys()) {
       const address = this.address(endpoint);
@@ -265,7 +278,9 @@ export class Actor {
       await Promise.race([drained, late]);
       this.#host.clock.clearTimeout(timer!);
       for (const request of this.#inflight.values()) {
-        request.controller.abort(new MeshError("cancelled", "The instance stopped"));
+        request.controller.abort(
+          new MeshError("instance_lost", "The instance stopped before the request finished"),
+        );
       }
     }
     if (this.#timer !== undefined) this.#host.clock.clearTimeout(this.#timer);
@@ -273,6 +288,34 @@ export class Actor {
     if (wasRunning) await this.definition.stop?.();
     this.#state = "stopped";
     this.#log.info("Instance stopped");
+  }
+
+  /**
+   * Fails the instance: it deregisters at once, its in-flight callers get `instance_lost`, and
+   * `exited` settles so that its supervisor starts a fresh instance (under a new id). For
+   * background work that cannot go on (`ctx.fail()` in a start hook); idempotent.
+   */
+  fail(error: unknown): void {
+    if (this.#state !== "running" && this.#state !== "starting") return;
+    this.#state = "stopping";
+    this.#log.error("Instance failed; its supervisor decides what follows", { error });
+    this.#stopping.abort(new MeshError("instance_lost", "The instance failed"));
+    for (const subscription of this.#subscriptions) subscription.unsubscribe();
+    this.#subscriptions = [];
+    for (const request of this.#inflight.values()) {
+      request.controller.abort(new MeshError("instance_lost", "The instance failed"));
+    }
+    void (async () => {
+      for (const key of this.#keys) {
+        await this.#host.keeper.deregister(key).catch(() => {
+          // the key expires with the lease
+        });
+      }
+      if (this.#timer !== undefined) this.#host.clock.clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#state = "stopped";
+      this.#exit({ normal: false, error });
+    })();
   }
 
   /**

@@ -42,6 +42,11 @@ export interface PublishOptions {
 export interface SubscribeOptions {
   /** Queue group: each message goes to one member of the group. */
   queue?: string;
+  /**
+   * Called once when the subscription ends by itself: the plane refused or dropped it, or the
+   * connection closed. Never called after `unsubscribe()`.
+   */
+  onEnd?: (error: Error) => void;
 }
 
 /** A live subscription. */

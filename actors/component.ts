@@ -104,6 +104,12 @@ export interface StartContext<C = Record<string, unknown>, D extends DependsMap 
   readonly runtime: RuntimeHandle;
   /** An explicit client to any endpoint: `client("Worker")`, `client("ns/Worker/generate")`. */
   client(target: string | AnyComponent, options?: ClientOptions): EndpointClient;
+  /**
+   * Reports that this instance cannot go on (a lost connection, a dead background loop): it
+   * deregisters, its in-flight callers get `instance_lost`, and its supervisor starts a fresh
+   * instance with backoff.
+   */
+  fail(error: unknown): void;
   /** Aborts when the instance stops (a start hook that waits should give up then). */
   readonly signal: AbortSignal;
 }

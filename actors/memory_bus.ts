@@ -70,6 +70,7 @@ class _Subscription implements BusSubscription {
     readonly subject: string,
     readonly queue: string | undefined,
     readonly onMessage: (message: BusMessage) => void,
+    readonly onEnd?: (error: Error) => void,
   ) {}
 
   unsubscribe(): void {
@@ -318,6 +319,7 @@ export class MemoryBus implements Bus {
       subject,
       queue,
       onMessage,
+      options?.onEnd,
     );
     this.#plane.add(sub);
     this.#subscriptions.add(sub);
@@ -353,9 +355,11 @@ export class MemoryBus implements Bus {
   async #close(): Promise<void> {
     await this.#plane.settled();
     this.#closed = true;
+    const ended: _Subscription[] = [];
     for (const sub of this.#subscriptions) {
       sub.active = false;
       this.#plane.remove(sub);
+      ended.push(sub);
     }
     this.#subscriptions.clear();
     this.#plane.openHandles -= 1;
@@ -368,6 +372,13 @@ export class MemoryBus implements Bus {
       }
     }
     this.#listeners.clear();
+    for (const sub of ended) {
+      try {
+        sub.onEnd?.(new BusClosedError("The bus connection closed"));
+      } catch (error) {
+        this.#plane.logger.error("Subscription end listener threw", { error });
+      }
+    }
   }
 
   /** Sends the notice to one of this handle's subscriptions on `reply` (as NATS does). */

@@ -166,6 +166,8 @@ export class NatsBus implements Bus {
           if (!active) return;
           if (error) {
             logger.warn("NATS subscription failed", { subject, error });
+            active = false;
+            options?.onEnd?.(error instanceof Error ? error : new Error(String(error)));
             return;
           }
           try {
@@ -178,6 +180,18 @@ export class NatsBus implements Bus {
     } catch (error) {
       throw _mapError(error, `Cannot subscribe to "${subject}"`);
     }
+    sub.closed.then(
+      () => {
+        if (!active) return;
+        active = false;
+        options?.onEnd?.(new BusClosedError(`The subscription to "${subject}" closed`));
+      },
+      (error) => {
+        if (!active) return;
+        active = false;
+        options?.onEnd?.(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
     return {
       unsubscribe: () => {
         if (!active) return;

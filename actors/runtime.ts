@@ -18,6 +18,8 @@ import type { Bus } from "./bus.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { AnyComponent, ClientOptions, RuntimeHandle } from "./component.ts";
 import { LeaseKeeper } from "./lease_keeper.ts";
+import type { BackoffOptions } from "./backoff.ts";
+import { type ChildSpec, type RestartType, Supervisor } from "./supervisor.ts";
 import { type Logger, silentLogger } from "./logger.ts";
 import {
   DEFAULT_ENDPOINT,
@@ -66,6 +68,14 @@ export interface ServeOptions {
   instances?: number;
   /** Requests each instance serves at once; more are answered `busy`. Default 0: no limit. */
   maxInflight?: number;
+  /** When a failed instance is restarted. Default `permanent` (always). */
+  restart?: RestartType;
+  /** Restarts allowed within `restartPeriodMs` before the runtime gives up. Default 5. */
+  maxRestarts?: number;
+  /** Default 10 000 ms. */
+  restartPeriodMs?: number;
+  /** The pause before a restart. Default 100 ms doubling to 5 s, ±20 %. */
+  backoff?: BackoffOptions;
 }
 
 function systemHostname(): string {
@@ -94,6 +104,9 @@ export class Runtime implements ActorHost {
   #views = new Map<string, InstanceView>();
   #clients = new Map<string, EndpointClient>();
   #closed = false;
+  #supervisors: Supervisor[] = [];
+  #fatalListeners = new Set<(error: unknown) => void>();
+  #graceMs = 10_000;
 
   constructor(options: RuntimeOptions) {
     this.bus = options.bus;
@@ -128,38 +141,79 @@ export class Runtime implements ActorHost {
   }
 
   /**
-   * Starts `instances` actors of a component and resolves once each has run its start hook and
-   * registered. A start hook that throws fails this call (the actors already up keep running).
+   * Starts `instances` actors of a component under a supervisor (one_for_one) and resolves once
+   * each has run its start hook and registered. A start hook that throws on the first start fails
+   * this call (OTP semantics: a broken component fails fast); an instance that fails later is
+   * restarted with backoff under a new id, and when restarts exceed the component's intensity the
+   * runtime reports a fatal error (`onFatal`).
    */
-  async serve(
-    definition: AnyComponent,
-    options: ServeOptions = {},
-  ): Promise<Actor[]> {
+  async serve(definition: AnyComponent, options: ServeOptions = {}): Promise<Actor[]> {
     if (this.#closed) throw new Error("The runtime has shut down");
     await this.keeper.start();
     const count = options.instances ?? 1;
-    const actors: Actor[] = [];
-    for (let i = 0; i < count; i++) {
-      const actor = new Actor(
-        this,
-        definition,
-        options.config ?? {},
-        newInstanceId(),
-        options.maxInflight,
-      );
-      this.#actors.set(actor.id, actor);
-      actors.push(actor);
-    }
-    await Promise.all(actors.map(async (actor) => {
-      try {
-        await actor.start();
-      } catch (error) {
-        this.#actors.delete(actor.id);
-        await actor.stop(0);
-        throw error;
-      }
+    const first: Actor[] = [];
+    const specs: ChildSpec[] = Array.from({ length: count }, (_, i) => ({
+      id: `${definition.name}/${i + 1}`,
+      restart: options.restart ?? "permanent",
+      start: async () => {
+        const actor = new Actor(
+          this,
+          definition,
+          options.config ?? {},
+          newInstanceId(),
+          options.maxInflight,
+        );
+        this.#actors.set(actor.id, actor);
+        try {
+          await actor.start();
+        } catch (error) {
+          this.#actors.delete(actor.id);
+          await actor.stop(0);
+          throw error;
+        }
+        if (first.length < count) first.push(actor);
+        actor.exited.then(() => this.#actors.delete(actor.id));
+        return {
+          exited: actor.exited,
+          stop: async () => {
+            await actor.stop(this.#graceMs);
+            this.#actors.delete(actor.id);
+          },
+        };
+      },
     }));
-    return actors;
+    const supervisor = new Supervisor(definition.name, specs, {
+      intensity: options.maxRestarts ?? 5,
+      periodMs: options.restartPeriodMs ?? 10_000,
+      backoff: options.backoff,
+      clock: this.clock,
+      logger: this.log,
+    });
+    this.#supervisors.push(supervisor);
+    await supervisor.start();
+    supervisor.exited.then((exit) => {
+      if (!exit.normal && !this.#closed) this.#fatal(exit.error);
+    });
+    return first;
+  }
+
+  /** The supervisors of the components served here, in start order. */
+  get supervisors(): readonly Supervisor[] {
+    return this.#supervisors;
+  }
+
+  /**
+   * Listens for the runtime giving up: a component's supervisor exceeded its restart intensity.
+   * The process should stop and exit non-zero, so that systemd or Kubernetes can take over.
+   */
+  onFatal(listener: (error: unknown) => void): () => void {
+    this.#fatalListeners.add(listener);
+    return () => this.#fatalListeners.delete(listener);
+  }
+
+  #fatal(error: unknown): void {
+    this.log.error("A supervisor gave up", { error });
+    for (const listener of this.#fatalListeners) listener(error);
   }
 
   /**
@@ -224,8 +278,8 @@ export class Runtime implements ActorHost {
   async shutdown(graceMs = 10_000): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    const actors = [...this.#actors.values()].reverse();
-    await Promise.all(actors.map((actor) => actor.stop(graceMs)));
+    this.#graceMs = graceMs;
+    await Promise.all([...this.#supervisors].reverse().map((supervisor) => supervisor.stop()));
     this.#actors.clear();
     await this.keeper.stop();
     for (const client of this.#clients.values()) client.close();

@@ -143,18 +143,30 @@ export class Supervisor {
   }
 
   /**
-   * Starts the children in order. A child that fails to start is handled like one that failed
-   * while running (restart, or escalation).
+   * Starts the children in order. As in OTP, a child that fails its first start fails the
+   * supervisor's start: the children already started are stopped in reverse order and the error
+   * is thrown. Later failures (on restart) go through restart intensity instead.
    */
   async start(): Promise<void> {
     if (this.#state !== "new") throw new Error(`Supervisor ${this.name} was already started`);
     this.#state = "running";
+    let failure: { error: unknown } | undefined;
     await this.#serialized(async () => {
       for (const slot of this.#slots) {
         if (this.#state !== "running") return;
-        await this.#startSlot(slot);
+        try {
+          await this.#startSlot(slot, true);
+        } catch (error) {
+          failure = { error };
+          this.#state = "stopping";
+          await this.#stopSlots(this.#slots);
+          this.#state = "stopped";
+          this.#exit({ normal: false, error });
+          return;
+        }
       }
     });
+    if (failure) throw failure.error;
   }
 
   /** Stops every child in reverse order; `exited` settles as normal. Idempotent. */
@@ -185,7 +197,7 @@ export class Supervisor {
     return this.#busy;
   }
 
-  async #startSlot(slot: Slot): Promise<void> {
+  async #startSlot(slot: Slot, first = false): Promise<void> {
     const generation = ++slot.generation;
     slot.startedAt = this.#clock.now();
     let handle: ChildHandle;
@@ -193,6 +205,7 @@ export class Supervisor {
       handle = await slot.spec.start();
     } catch (error) {
       this.#log.warn("Child failed to start", { child: slot.spec.id, error });
+      if (first) throw error;
       slot.handle = undefined;
       queueMicrotask(() => this.#onExit(slot, generation, { normal: false, error }));
       return;

@@ -52,6 +52,8 @@ export interface RunningMesh {
   log: Logger;
   /** Graceful stop: deregister, drain, close. Idempotent. */
   stop(): Promise<void>;
+  /** Settles with the error when a supervisor gives up (restart intensity exceeded). */
+  fatal: Promise<unknown>;
 }
 
 /** Components in start order: each after the components it depends on. */
@@ -114,6 +116,7 @@ export async function serve(settings: ServeSettings): Promise<RunningMesh> {
     hostname: settings.env.MESH_HOSTNAME || undefined,
   });
   let gateway: GatewayServer | undefined;
+  const fatal = new Promise<unknown>((resolve) => runtime.onFatal(resolve));
   let stopping: Promise<void> | undefined;
   const graceMs = settings.graceMs ?? 10_000;
   const stop = () =>
@@ -133,6 +136,9 @@ export async function serve(settings: ServeSettings): Promise<RunningMesh> {
         config: section.values,
         instances,
         maxInflight: section.maxInflight,
+        restart: section.serviceArgs.restart,
+        maxRestarts: section.serviceArgs.max_restarts,
+        restartPeriodMs: section.serviceArgs.restart_period_s * 1000,
       });
       started.push(`${c.name} x${instances}`);
     }
@@ -170,7 +176,7 @@ export async function serve(settings: ServeSettings): Promise<RunningMesh> {
     await stop().catch(() => {});
     throw error;
   }
-  return { runtime, planes, gateway, log, stop };
+  return { runtime, planes, gateway, log, stop, fatal };
 }
 
 function health(runtime: Runtime, graph: Graph, planes: Planes) {

@@ -30,10 +30,13 @@ import { isAlias, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument 
 import {
   checkValue,
   type ConfigSchema,
+  type ConfigValues,
   defineSchema,
   describeField,
   integer,
+  number,
   parseText,
+  string,
 } from "./schema.ts";
 
 /** A problem in a config file or an override; `message` says where and what. */
@@ -116,6 +119,8 @@ export interface ResolvedComponent {
   workers: number;
   /** `ServiceArgs.max_inflight` (default 0: no limit; the seeds' `max_inflight_requests`). */
   maxInflight: number;
+  /** Every `ServiceArgs` key, defaults filled (restart settings among them). */
+  serviceArgs: ServiceArgs;
 }
 
 /** The config after schemas, overrides, environment and defaults are applied. */
@@ -307,7 +312,12 @@ function _section(
   schema: ConfigSchema,
   entry: ConfigEntry | undefined,
 ): ResolvedComponent {
-  const result: ResolvedComponent = { values: {}, workers: 1, maxInflight: 0 };
+  const result: ResolvedComponent = {
+    values: {},
+    workers: 1,
+    maxInflight: 0,
+    serviceArgs: _defaultServiceArgs(),
+  };
   if (!entry || (entry.value.kind === "scalar" && entry.value.value === null)) return result;
   const section = _map(file, name, entry.value);
   const seen = new Map<string, string>();
@@ -341,7 +351,7 @@ function _section(
             { file, pos: arg.value.pos },
           );
         }
-        _setServiceArg(result, argKey, checked.value as number);
+        _setServiceArg(result, argKey, checked.value);
       }
       continue;
     }
@@ -380,11 +390,32 @@ export const SERVICE_ARGS = defineSchema({
     min: 0,
     doc: "Requests one instance serves at once; more are answered busy (0: no limit)",
   }),
+  restart: string({
+    default: "permanent",
+    enum: ["permanent", "transient", "temporary"],
+    doc: "When a failed instance is restarted",
+  }),
+  max_restarts: integer({
+    default: 5,
+    min: 0,
+    doc: "Restarts allowed within restart_period_s before the process gives up",
+  }),
+  restart_period_s: number({ default: 10, min: 0.001, doc: "The window of max_restarts" }),
 }, { max_inflight_requests: "max_inflight" });
 
-function _setServiceArg(target: ResolvedComponent, key: string, value: number): void {
-  if (key === "workers") target.workers = value;
-  else target.maxInflight = value;
+/** The filled `ServiceArgs` of a component. */
+export type ServiceArgs = ConfigValues<typeof SERVICE_ARGS>;
+
+function _defaultServiceArgs(): ServiceArgs {
+  const args: Record<string, unknown> = {};
+  for (const [key, field] of Object.entries(SERVICE_ARGS.fields)) args[key] = field.default;
+  return args as ServiceArgs;
+}
+
+function _setServiceArg(target: ResolvedComponent, key: string, value: unknown): void {
+  (target.serviceArgs as Record<string, unknown>)[key] = value;
+  if (key === "workers") target.workers = value as number;
+  if (key === "max_inflight") target.maxInflight = value as number;
 }
 
 /** Applies one `--Component.key=value` override to `resolved`. */
@@ -421,7 +452,7 @@ function _override(
   if (!checked.ok) {
     throw new ConfigError(`${text}: expected ${describeField(field)}, got ${JSON.stringify(raw)}`);
   }
-  if (argKey !== undefined) _setServiceArg(target, argKey, checked.value as number);
+  if (argKey !== undefined) _setServiceArg(target, argKey, checked.value);
   else target.values[key] = checked.value;
 }
 

@@ -24,6 +24,15 @@ import {
   stringList,
 } from "../../configs/schema.ts";
 
+/** The default `ServiceArgs` with `workers` set. */
+const args = (workers: number) => ({
+  workers,
+  max_inflight: 0,
+  restart: "permanent",
+  max_restarts: 5,
+  restart_period_s: 10,
+});
+
 const frontend = defineSchema({
   port: integer({ default: 8000, min: 1, max: 65535 }),
   host: string({ default: "0.0.0.0" }),
@@ -80,7 +89,12 @@ Deno.test("resolveConfig() applies key and value aliases and fills defaults", ()
     namespace: "hello_world",
     graph: resolve("examples/hello_world/graph.ts"),
     components: {
-      Frontend: { values: { port: 8000, host: "0.0.0.0" }, workers: 1, maxInflight: 0 },
+      Frontend: {
+        values: { port: 8000, host: "0.0.0.0" },
+        workers: 1,
+        maxInflight: 0,
+        serviceArgs: args(1),
+      },
       Processor: {
         values: {
           router: "round_robin",
@@ -91,8 +105,9 @@ Deno.test("resolveConfig() applies key and value aliases and fills defaults", ()
         },
         workers: 1,
         maxInflight: 0,
+        serviceArgs: args(1),
       },
-      Worker: { values: { greeting: "Hello" }, workers: 2, maxInflight: 0 },
+      Worker: { values: { greeting: "Hello" }, workers: 2, maxInflight: 0, serviceArgs: args(2) },
     },
   });
 });
@@ -114,6 +129,7 @@ Deno.test("parseConfigText() accepts an empty file and a file of comments", () =
       values: { greeting: "Hello" },
       workers: 1,
       maxInflight: 0,
+      serviceArgs: args(1),
     });
   }
 });
@@ -205,7 +221,7 @@ Deno.test("resolveConfig() names file, line, column and dotted key of a bad sect
     ],
     [
       "Worker:\n  ServiceArgs:\n    replicas: 2\n",
-      'configs/x.yaml:3:5: unknown key "Worker.ServiceArgs.replicas"; expected one of workers, max_inflight',
+      'configs/x.yaml:3:5: unknown key "Worker.ServiceArgs.replicas"; expected one of workers, max_inflight, restart, max_restarts, restart_period_s',
     ],
   ];
   for (const [text, message] of cases) assert.equal(errorOf(() => load(text)), message);
@@ -279,11 +295,13 @@ Deno.test("resolveConfig() converts overrides to the field type and lets them be
     values: { router: "random", min_workers: 5, tags: ["a", "b"], verbose: true, timeout: 2.5 },
     workers: 1,
     maxInflight: 0,
+    serviceArgs: args(1),
   });
   assert.deepEqual(config.components.Worker, {
     values: { greeting: "Goodnight" },
     workers: 3,
     maxInflight: 0,
+    serviceArgs: args(3),
   });
   const aliased = load("", { overrides: ["--Processor.router=round-robin"] });
   assert.equal(aliased.components.Processor!.values.router, "round_robin");
@@ -308,7 +326,7 @@ Deno.test("resolveConfig() names the override that is wrong", () => {
     [
       "--Worker.ServiceArgs.replicas=2",
       '--Worker.ServiceArgs.replicas=2: unknown key "Worker.ServiceArgs.replicas"; ' +
-      "expected one of greeting, ServiceArgs.workers, ServiceArgs.max_inflight",
+      "expected one of greeting, ServiceArgs.workers, ServiceArgs.max_inflight, ServiceArgs.restart, ServiceArgs.max_restarts, ServiceArgs.restart_period_s",
     ],
     [
       "--Worker.ServiceArgs.workers=0",
