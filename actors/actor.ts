@@ -330,8 +330,8 @@ export class Actor {
     const handler = this.#endpoints.get(endpoint);
     if (!handler || this.#state !== "running") {
       throw new NotDeliveredError("instance_gone", this.id);
-      if (this.#atLimit()) throw this.#busy();
     }
+    if (this.#atLimit()) throw this.#busy();
     const request_ = this.#track(call.requestId, call.deadline);
     const onAbort = () => request_.controller.abort(call.signal!.reason);
     call.signal?.addEventListener("abort", onAbort, { once: true });

@@ -170,7 +170,7 @@ export class Supervisor {
   }
 
   /** Stops every child in reverse order; `exited` settles as normal. Idempotent. */
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
     if (this.#state === "stopping" || this.#state === "stopped") return this.#busy;
     this.#state = "stopping";
     this.#busy = this.#busy.then(() => this.#stopSlots(this.#slots)).then(() => {
