@@ -66,6 +66,11 @@ export interface ClientSettings {
   timeoutMs?: number;
   /** The request field that keys `consistent_hash`. Default `session_id`. */
   hashKey?: string;
+  /**
+   * How long an instance that did not take a request is skipped, unless the registry says more
+   * first. Default 2000 ms.
+   */
+  downMs?: number;
 }
 
 /** What a client needs from the runtime that owns it. */
@@ -98,7 +103,8 @@ export class EndpointClient {
   #host: ClientHost;
   #view: InstanceView;
   #policies = new Map<string, RoutingPolicy>();
-  #down = new Set<string>();
+  /** Instances that did not take a request: skipped until their next registry update, or until the time given (an outage of the bus sends no registry update). */
+  #down = new Map<string, number>();
   #inflight = new Map<string, number>();
   #offView: () => void;
 
@@ -118,6 +124,7 @@ export class EndpointClient {
       waitMs: settings.waitMs ?? 5000,
       timeoutMs: settings.timeoutMs ?? 60_000,
       hashKey: settings.hashKey ?? "session_id",
+      downMs: settings.downMs ?? 2000,
     };
     this.#policy(this.settings.policy); // validates the name now, not on the first call
     this.#offView = view.onChange((change) => {
@@ -256,7 +263,9 @@ export class EndpointClient {
         if (!(error instanceof NotDeliveredError)) throw error;
         if (target) {
           route.tried.add(target.instance);
-          if (!local) this.#down.add(target.instance);
+          if (!local) {
+            this.#down.set(target.instance, this.#host.clock.now() + this.settings.downMs);
+          }
         }
         this.#host.log.debug("No instance took the request; trying another", {
           request_id: requestId,
@@ -330,6 +339,14 @@ export class EndpointClient {
     }
   }
 
+  #isDown(instance: string): boolean {
+    const until = this.#down.get(instance);
+    if (until === undefined) return false;
+    if (until > this.#host.clock.now()) return true;
+    this.#down.delete(instance);
+    return false;
+  }
+
   /** The routing key of a request: its `hashKey` field (default `session_id`), when present. */
   #keyOf(request: unknown): string | undefined {
     if (!request || typeof request !== "object") return undefined;
@@ -372,7 +389,7 @@ export class EndpointClient {
         );
       }
       let candidates = this.#view.instances.filter((info) =>
-        !route.tried.has(info.instance) && !this.#down.has(info.instance)
+        !route.tried.has(info.instance) && !this.#isDown(info.instance)
       );
       if (this.settings.preferLocal && candidates.length > 1) {
         const local = candidates.filter((info) => this.#host.localActor(info.instance));

@@ -198,3 +198,28 @@ Deno.test("an unknown routing policy is a TypeError naming the known ones", asyn
     /Unknown routing policy "fastest": use one of/,
   );
 });
+
+Deno.test("an instance marked down is tried again after downMs, without a registry update", async () => {
+  await using m = mesh();
+  let answering = false;
+  const id = "333333333333";
+  await fakeInstance(m.bus, m.registry, id, (reply) => {
+    if (!answering) return; // takes requests, says nothing: like a bus outage
+    m.bus.publish(reply, new TextEncoder().encode('{"instance":"333333333333"}'), {
+      headers: frameHeaders(0, "final", id),
+    });
+  });
+  const [live] = await m.runtime().serve(Echo);
+  const caller = m.runtime({ ackTimeoutMs: 50, clientDefaults: { downMs: 200 } });
+  const client = caller.client(Echo, { policy: "round_robin" });
+  await client.waitForInstances(2);
+  const seen = new Set<string>();
+  for (let i = 0; i < 2; i++) seen.add((await one(client.generate({ text: "x" }))).instance as string);
+  assert.deepEqual(seen, new Set([live!.id])); // the silent one was marked down
+  answering = true;
+  const started = Date.now();
+  while (!seen.has(id)) {
+    assert.ok(Date.now() - started < 5000, "the down mark never expired");
+    seen.add((await one(client.generate({ text: "x" }))).instance as string);
+  }
+});
