@@ -10,7 +10,7 @@
  */
 
 import type { BusMessage, MeshHeaders } from "./bus.ts";
-import { MeshError } from "./errors.ts";
+import { parseJsonBody } from "./json_body.ts";
 
 /** Header names. */
 export const H = {
@@ -65,7 +65,6 @@ export interface Frame {
 }
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 const EMPTY = new Uint8Array(0);
 
 /** Encodes a JSON value for the wire. `undefined` becomes an empty body. */
@@ -73,14 +72,12 @@ export function encodeJson(value: unknown): Uint8Array {
   return value === undefined ? EMPTY : encoder.encode(JSON.stringify(value));
 }
 
-/** Decodes a JSON body; an empty body is `undefined`. Throws `bad_request` on malformed JSON. */
+/**
+ * Decodes a JSON body; an empty body is `undefined`. Throws `bad_request` on bytes that are not
+ * UTF-8, text that is not JSON, or nesting deeper than 64 levels.
+ */
 export function decodeJson(data: Uint8Array): unknown {
-  if (data.length === 0) return undefined;
-  try {
-    return JSON.parse(decoder.decode(data));
-  } catch (error) {
-    throw new MeshError("bad_request", "Body is not valid JSON", { cause: error });
-  }
+  return parseJsonBody(data);
 }
 
 /** The headers of a request. */

@@ -20,6 +20,7 @@ import {
 import type { ConfigSchema } from "../configs/schema.ts";
 import { createGatewayApp } from "../gateway/app.ts";
 import { type GatewayServer, serveGateway } from "../gateway/server.ts";
+import { type GatewaySettings, withGatewayFields } from "../gateway/settings.ts";
 import type { InstanceInfo } from "../router/instance_view.ts";
 import { loadGraph } from "./load_graph.ts";
 import { resolve } from "node:path";
@@ -80,7 +81,10 @@ export async function serve(settings: ServeSettings): Promise<RunningMesh> {
     : { file: "(defaults)", sections: [] };
   const graph = await loadGraph(settings.graphPath ? resolve(settings.graphPath) : doc.graph);
   const schemas: Record<string, ConfigSchema> = {};
-  for (const c of graph.components) schemas[c.name] = c.config ?? { fields: {} };
+  for (const c of graph.components) {
+    const schema: ConfigSchema = c.config ?? { fields: {} };
+    schemas[c.name] = c.http ? { ...schema, fields: withGatewayFields(schema.fields) } : schema;
+  }
   const config = resolveConfig(doc, schemas, {
     overrides: settings.overrides,
     env: settings.env,
@@ -144,7 +148,8 @@ export async function serve(settings: ServeSettings): Promise<RunningMesh> {
     }
     const front = selected.find((c) => c.http);
     if (front) {
-      const values = config.components[front.name]!.values;
+      const values = config.components[front.name]!.values as unknown as GatewaySettings;
+      const apiKeys = [...values.api_keys, ...splitList(settings.env.MESH_API_KEYS)];
       const client = runtime.client(front);
       const app = createGatewayApp({
         generate: (body, ctx) =>
@@ -155,14 +160,13 @@ export async function serve(settings: ServeSettings): Promise<RunningMesh> {
           }),
         health: () => health(runtime, graph, planes),
         ready: () => runtime.actors.every((actor) => actor.running),
-        maxBodyBytes: values.max_body_bytes as number | undefined,
-        requestTimeoutMs: values.request_timeout_ms as number | undefined,
+        maxBodyBytes: values.max_body_bytes,
+        bodyTimeoutMs: values.body_timeout_ms,
+        requestTimeoutMs: values.request_timeout_ms,
+        apiKeys,
         logger: log.child({ component: "gateway" }),
       });
-      gateway = serveGateway(app, {
-        port: (values.port as number | undefined) ?? 8000,
-        hostname: (values.host as string | undefined) ?? "0.0.0.0",
-      });
+      gateway = serveGateway(app, { port: values.port, hostname: values.host });
     }
     const where = planes.mode === "embedded"
       ? "embedded planes (in-process bus and registry; set NATS_SERVER and ETCD_ENDPOINTS for a cluster)"
@@ -196,4 +200,8 @@ function health(runtime: Runtime, graph: Graph, planes: Planes) {
     hostname: runtime.hostname,
     instances,
   };
+}
+
+function splitList(text: string | undefined): string[] {
+  return (text ?? "").split(",").map((item) => item.trim()).filter(Boolean);
 }

@@ -39,17 +39,22 @@
  */
 
 import { Hono } from "hono";
+import { createMiddleware } from "hono/factory";
+import { timingSafeEqual } from "node:crypto";
 import { Counter, Histogram, register as defaultRegistry, Registry } from "prom-client";
 import { type Clock, systemClock, type TimerId } from "../actors/clock.ts";
 import { MeshError } from "../actors/errors.ts";
+import { parseJsonBody } from "../actors/json_body.ts";
 import { type LogFields, type Logger, silentLogger } from "../actors/logger.ts";
 import {
+  bodyTimeout,
   errorResponse,
   type HttpErrorBody,
   jsonResponse,
   methodNotAllowed,
   payloadTooLarge,
   toPublicError,
+  unauthorized,
   unknownPath,
 } from "./http_errors.ts";
 
@@ -81,6 +86,14 @@ export interface GatewayOptions {
   metrics?(): Promise<{ contentType: string; body: string }>;
   /** Largest accepted request body, from `Content-Length` and while reading. Default: 1 MiB. */
   maxBodyBytes?: number;
+  /**
+   * Bearer keys: when any are given, `/generate` and `/health` answer 401 without
+   * `Authorization: Bearer <one of them>`. `/live`, `/ready` and `/metrics` stay open for probes
+   * and scrapers. Default: none (no authentication).
+   */
+  apiKeys?: readonly string[];
+  /** Time the client has to send its whole body (slow-loris guard): 408 after. Default 10 000 ms. */
+  bodyTimeoutMs?: number;
   /** Time from arrival to the deadline. Default: 60 000 ms. */
   requestTimeoutMs?: number;
   /** `Retry-After` on 503 answers, in seconds. Default: 1. */
@@ -99,6 +112,8 @@ export interface GatewayOptions {
   clock?: Clock;
 }
 
+/** The default for {@linkcode GatewayOptions.bodyTimeoutMs}. */
+export const DEFAULT_BODY_TIMEOUT_MS = 10_000;
 /** The default for {@linkcode GatewayOptions.maxBodyBytes}. */
 export const DEFAULT_MAX_BODY_BYTES = 1_048_576;
 /** The default for {@linkcode GatewayOptions.requestTimeoutMs}. */
@@ -153,6 +168,11 @@ function _json(value: unknown): string {
  */
 export function createGatewayApp(options: GatewayOptions): Hono {
   const maxBodyBytes = _nonNegative("maxBodyBytes", options.maxBodyBytes, DEFAULT_MAX_BODY_BYTES);
+  const bodyTimeoutMs = _nonNegative(
+    "bodyTimeoutMs",
+    options.bodyTimeoutMs,
+    DEFAULT_BODY_TIMEOUT_MS,
+  );
   const timeoutMs = _nonNegative(
     "requestTimeoutMs",
     options.requestTimeoutMs,
@@ -194,6 +214,7 @@ export function createGatewayApp(options: GatewayOptions): Hono {
     return jsonResponse({ error: mapped.body }, mapped.status, headers);
   };
 
+  const apiKeys = (options.apiKeys ?? []).filter(Boolean).map((key) => encoder.encode(key));
   const app = new Hono();
 
   app.use("*", async (c, next) => {
@@ -212,12 +233,24 @@ export function createGatewayApp(options: GatewayOptions): Hono {
   );
   app.notFound((c) => errorResponse(unknownPath(c.req.method, c.req.path)));
 
+  if (apiKeys.length > 0) {
+    const guard = createMiddleware(async (c, next) => {
+      if (!_authorized(c.req.header("authorization"), apiKeys)) {
+        return errorResponse(unauthorized(), { fields: { path: c.req.path } });
+      }
+      await next();
+    });
+    app.use("/generate", guard);
+    app.use("/health", guard);
+  }
+
   app.post("/generate", (c) => {
     const req = c.req.raw;
     const record = records.get(req)!;
     return _handleGenerate(req, record, {
       options,
       maxBodyBytes,
+      bodyTimeoutMs,
       timeoutMs,
       clock,
       logger,
@@ -284,6 +317,7 @@ async function _defaultMetrics(registry: Registry) {
 interface GenerateDeps {
   options: GatewayOptions;
   maxBodyBytes: number;
+  bodyTimeoutMs: number;
   timeoutMs: number;
   clock: Clock;
   logger: Logger;
@@ -308,7 +342,7 @@ async function _handleGenerate(
 
   let body: Record<string, unknown>;
   try {
-    body = _parseBody(await _readBody(req, deps.maxBodyBytes));
+    body = _parseBody(await _readBody(req, deps.maxBodyBytes, deps.bodyTimeoutMs, deps.clock));
     const bodyId = body["request_id"];
     if (typeof bodyId === "string" && bodyId !== "") {
       if (!VALID_REQUEST_ID.test(bodyId)) {
@@ -477,23 +511,59 @@ async function _settledSoon<T>(
   return outcome;
 }
 
-async function _readBody(req: Request, limit: number): Promise<Uint8Array> {
+const encoder = new TextEncoder();
+
+/** Whether an `Authorization` header carries one of the keys (compared in constant time). */
+function _authorized(header: string | undefined, keys: readonly Uint8Array[]): boolean {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? "");
+  if (!match) return false;
+  const given = encoder.encode(match[1]!);
+  let ok = false;
+  for (const key of keys) {
+    if (key.length === given.length && timingSafeEqual(key, given)) ok = true;
+  }
+  return ok;
+}
+
+async function _readBody(
+  req: Request,
+  limit: number,
+  timeoutMs: number,
+  clock: Clock,
+): Promise<Uint8Array> {
   const declared = req.headers.get("content-length");
   if (declared !== null && Number(declared) > limit) throw payloadTooLarge(limit);
   if (req.body === null) return new Uint8Array();
   const reader = req.body.getReader();
   const parts: Uint8Array[] = [];
   let size = 0;
+  // On time-out the reader is cancelled, which ends the pending (or next) read as "done": the
+  // flag, checked after every read, tells that apart from a body that really ended.
+  let timedOut = false;
+  const timer = clock.setTimeout(() => {
+    timedOut = true;
+    reader.cancel().catch(() => {});
+  }, timeoutMs);
   for (;;) {
-    const { done, value } = await reader.read();
+    let step: ReadableStreamReadResult<Uint8Array>;
+    try {
+      step = await reader.read();
+    } catch (error) {
+      clock.clearTimeout(timer);
+      throw timedOut ? bodyTimeout(timeoutMs) : error;
+    }
+    if (timedOut) throw bodyTimeout(timeoutMs);
+    const { done, value } = step;
     if (done) break;
     size += value.byteLength;
     if (size > limit) {
+      clock.clearTimeout(timer);
       await reader.cancel().catch(() => {});
       throw payloadTooLarge(limit);
     }
     parts.push(value);
   }
+  clock.clearTimeout(timer);
   const all = new Uint8Array(size);
   let offset = 0;
   for (const part of parts) {
@@ -504,12 +574,8 @@ async function _readBody(req: Request, limit: number): Promise<Uint8Array> {
 }
 
 function _parseBody(bytes: Uint8Array): Record<string, unknown> {
-  let value: unknown;
-  try {
-    value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
-  } catch {
-    throw new MeshError("bad_request", "Body is not valid JSON");
-  }
+  if (bytes.length === 0) throw new MeshError("bad_request", "Body is empty; send a JSON object");
+  const value = parseJsonBody(bytes);
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw new MeshError("bad_request", "Body must be a JSON object");
   }

@@ -17,7 +17,11 @@ import { MeshError, type MeshErrorCode } from "../actors/errors.ts";
 import type { LogFields, Logger } from "../actors/logger.ts";
 
 /** Codes that exist only at the HTTP edge, never on the bus. */
-export type HttpOnlyErrorCode = "method_not_allowed" | "payload_too_large";
+export type HttpOnlyErrorCode =
+  | "method_not_allowed"
+  | "payload_too_large"
+  | "request_timeout"
+  | "unauthorized";
 
 /** Every code an HTTP error body can carry. */
 export type HttpErrorCode = MeshErrorCode | HttpOnlyErrorCode;
@@ -186,4 +190,24 @@ export function errorResponse(
     ...options.headers,
     ...mapped.headers,
   });
+}
+
+/** The 408 for a client that did not send its whole body within the limit (slow-loris). */
+export function bodyTimeout(ms: number): HttpError {
+  return new HttpError(
+    "request_timeout",
+    408,
+    `The request body did not arrive within ${ms} ms`,
+    { connection: "close" },
+  );
+}
+
+/** The 401 for a request without a valid API key. */
+export function unauthorized(): HttpError {
+  return new HttpError(
+    "unauthorized",
+    401,
+    'A valid API key is required: send "Authorization: Bearer <key>"',
+    { "www-authenticate": 'Bearer realm="meshwork"' },
+  );
 }

@@ -240,6 +240,10 @@ export class EndpointClient {
         ? this.#host.localActor(target.instance)
         : undefined;
       let started = false;
+      // In flight from this client, by either path: least_loaded and power_of_two read it.
+      if (target) {
+        this.#inflight.set(target.instance, (this.#inflight.get(target.instance) ?? 0) + 1);
+      }
       try {
         const call = { requestId, deadline, attempt, signal };
         const chunks = local?.running
@@ -280,6 +284,12 @@ export class EndpointClient {
           }": no instance took the request after ${attempt} attempts`,
           { cause: error },
         );
+      } finally {
+        if (target) {
+          const count = (this.#inflight.get(target.instance) ?? 1) - 1;
+          if (count > 0) this.#inflight.set(target.instance, count);
+          else this.#inflight.delete(target.instance);
+        }
       }
     }
   }
@@ -295,8 +305,6 @@ export class EndpointClient {
     const pending = inbox.open(call.deadline, target?.instance);
     const onAbort = () => pending.fail(new MeshError("cancelled", "The request was cancelled"));
     call.signal?.addEventListener("abort", onAbort, { once: true });
-    const counted = target?.instance;
-    if (counted) this.#inflight.set(counted, (this.#inflight.get(counted) ?? 0) + 1);
     let finished = false;
     try {
       bus.publish(target?.subject ?? queueSubject(this.address), body, {
@@ -330,11 +338,6 @@ export class EndpointClient {
     } finally {
       call.signal?.removeEventListener("abort", onAbort);
       pending.close();
-      if (counted) {
-        const count = (this.#inflight.get(counted) ?? 1) - 1;
-        if (count > 0) this.#inflight.set(counted, count);
-        else this.#inflight.delete(counted);
-      }
       if (!finished && pending.instance) this.#cancel(pending.instance, call.requestId);
     }
   }

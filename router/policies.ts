@@ -57,20 +57,19 @@ export class RoundRobinPolicy implements RoutingPolicy {
   }
 }
 
-/** The fewest in-flight calls from this client; ties are broken in turn. */
+/** The fewest in-flight calls from this client; tied instances take turns. */
 export class LeastLoadedPolicy implements RoutingPolicy {
   readonly name = "least_loaded";
   #next = 0;
   pick(candidates: readonly InstanceInfo[], context: PickContext): InstanceInfo {
-    const start = this.#next++ % candidates.length;
-    let best = candidates[start]!;
-    let bestLoad = context.inflight(best.instance);
-    for (let i = 1; i < candidates.length && bestLoad > 0; i++) {
-      const candidate = candidates[(start + i) % candidates.length]!;
+    let least = Infinity;
+    let tied: InstanceInfo[] = [];
+    for (const candidate of candidates) {
       const load = context.inflight(candidate.instance);
-      if (load < bestLoad) [best, bestLoad] = [candidate, load];
+      if (load < least) [least, tied] = [load, [candidate]];
+      else if (load === least) tied.push(candidate);
     }
-    return best;
+    return tied[this.#next++ % tied.length]!;
   }
 }
 

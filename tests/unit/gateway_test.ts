@@ -143,7 +143,7 @@ Deno.test("POST /generate answers 400 for a body that is not JSON", async () => 
   assert.equal(res.headers.get("x-request-id"), "r1");
   assert.equal(await res.text(), errorBody("bad_request", "Body is not valid JSON"));
   const empty = await post(makeApp(chunks("x")), "");
-  assert.equal(await empty.text(), errorBody("bad_request", "Body is not valid JSON"));
+  assert.equal(await empty.text(), errorBody("bad_request", "Body is empty; send a JSON object"));
 });
 
 Deno.test("POST /generate answers 400 for JSON that is not an object", async () => {
@@ -538,5 +538,79 @@ Deno.test("serveGateway() names the port and the option when the port is in use"
     );
   } finally {
     await first.shutdown();
+  }
+});
+
+Deno.test("hostile bodies: invalid UTF-8 and deep nesting get their own 400s", async () => {
+  const app = makeApp(chunks("x"));
+  const utf8 = await post(
+    app,
+    new Uint8Array([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d]),
+  );
+  assert.equal(utf8.status, 400);
+  assert.equal(await utf8.text(), errorBody("bad_request", "Body is not valid UTF-8"));
+  const deep = await post(app, `{"a":${"[".repeat(100)}${"]".repeat(100)}}`);
+  assert.equal(deep.status, 400);
+  assert.equal(await deep.text(), errorBody("bad_request", "Body is nested deeper than 64 levels"));
+  const fine = await post(
+    app,
+    `{"a":${"[".repeat(60)}${
+      "]".repeat(60)
+    }, "s": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["}`,
+  );
+  assert.equal(fine.status, 200, "brackets inside strings do not count");
+  await fine.body?.cancel();
+});
+
+Deno.test("a body that does not arrive within bodyTimeoutMs gets a 408 (slow-loris)", async () => {
+  const clock = new ManualClock(0);
+  const app = makeApp(chunks("x"), { clock, bodyTimeoutMs: 2_000 });
+  let pulls = 0;
+  const pulled = Promise.withResolvers<void>();
+  const body = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (pulls++ === 0) {
+        controller.enqueue(new TextEncoder().encode('{"prompt":'));
+        pulled.resolve();
+      }
+      // then nothing more: the client trickles, or stalls
+    },
+  });
+  const response = post(app, body, {}, { duplex: "half" } as RequestInit);
+  await pulled.promise;
+  clock.advance(2_000);
+  const res = await response;
+  assert.equal(res.status, 408);
+  assert.equal(res.headers.get("connection"), "close");
+  assert.equal(
+    await res.text(),
+    errorBody("request_timeout", "The request body did not arrive within 2000 ms"),
+  );
+});
+
+Deno.test("with API keys, /generate and /health need a valid bearer key; probes stay open", async () => {
+  const app = makeApp(chunks("ok"), { apiKeys: ["k-one", "k-two"] });
+  const attempts: Record<string, string>[] = [
+    {},
+    { authorization: "Bearer wrong" },
+    { authorization: "Basic k-one" },
+  ];
+  for (const headers of attempts) {
+    const res = await post(app, '{"prompt":"p"}', headers);
+    assert.equal(res.status, 401);
+    assert.equal(res.headers.get("www-authenticate"), 'Bearer realm="meshwork"');
+    assert.equal(
+      await res.text(),
+      errorBody("unauthorized", 'A valid API key is required: send "Authorization: Bearer <key>"'),
+    );
+  }
+  const ok = await post(app, '{"prompt":"p"}', { authorization: "Bearer k-two" });
+  assert.equal(ok.status, 200);
+  assert.equal(await ok.text(), "ok\n");
+  assert.equal((await app.request("/health")).status, 401);
+  for (const path of ["/live", "/ready", "/metrics"]) {
+    const res = await app.request(path);
+    assert.equal(res.status, 200, path);
+    await res.body?.cancel();
   }
 });

@@ -1,0 +1,54 @@
+/**
+ * Parsing untrusted JSON bodies (HTTP requests and mailbox messages) with clear, distinct errors:
+ * bytes that are not UTF-8, text that is not JSON, and nesting deeper than a limit (which would
+ * otherwise break a later `JSON.stringify` far from the cause).
+ *
+ * @module
+ */
+
+import { MeshError } from "./errors.ts";
+
+/** The deepest nesting of arrays and objects a body may have. */
+export const MAX_JSON_DEPTH = 64;
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** The deepest nesting of `[`/`{` in JSON text, ignoring brackets inside strings. */
+export function jsonDepth(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > deepest) deepest = depth;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return deepest;
+}
+
+/**
+ * Parses a JSON body; an empty body is `undefined`. Throws `MeshError("bad_request")` saying
+ * whether the bytes are not UTF-8, the text is not JSON, or the nesting is too deep.
+ */
+export function parseJsonBody(bytes: Uint8Array, maxDepth = MAX_JSON_DEPTH): unknown {
+  if (bytes.length === 0) return undefined;
+  let text: string;
+  try {
+    text = strictUtf8.decode(bytes);
+  } catch (error) {
+    throw new MeshError("bad_request", "Body is not valid UTF-8", { cause: error });
+  }
+  if (jsonDepth(text) > maxDepth) {
+    throw new MeshError("bad_request", `Body is nested deeper than ${maxDepth} levels`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new MeshError("bad_request", "Body is not valid JSON", { cause: error });
+  }
+}
