@@ -592,7 +592,7 @@ Deno.test("max_inflight holds for callers in the same process too (prefer_local)
   }
 });
 
-// --- A bug found while writing these tests (it fails until the product code is fixed) -------
+// --- Calls to instances in the caller's own process count as in flight too -------------------
 
 Deno.test("least_loaded counts calls in flight to in-process instances too", async () => {
   await using mesh = await Mesh.start();
