@@ -30,6 +30,7 @@ import { isAlias, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument 
 import {
   checkValue,
   type ConfigSchema,
+  boolean,
   type ConfigValues,
   defineSchema,
   describeField,
@@ -401,6 +402,10 @@ export const SERVICE_ARGS = defineSchema({
     doc: "Restarts allowed within restart_period_s before the process gives up",
   }),
   restart_period_s: number({ default: 10, min: 0.001, doc: "The window of max_restarts" }),
+  processes: boolean({
+    default: false,
+    doc: "Cluster mode: run each instance as a supervised child process of serve",
+  }),
 }, { max_inflight_requests: "max_inflight" });
 
 /** The filled `ServiceArgs` of a component. */

@@ -31,6 +31,7 @@ const args = (workers: number) => ({
   restart: "permanent",
   max_restarts: 5,
   restart_period_s: 10,
+  processes: false,
 });
 
 const frontend = defineSchema({
@@ -221,7 +222,7 @@ Deno.test("resolveConfig() names file, line, column and dotted key of a bad sect
     ],
     [
       "Worker:\n  ServiceArgs:\n    replicas: 2\n",
-      'configs/x.yaml:3:5: unknown key "Worker.ServiceArgs.replicas"; expected one of workers, max_inflight, restart, max_restarts, restart_period_s',
+      'configs/x.yaml:3:5: unknown key "Worker.ServiceArgs.replicas"; expected one of workers, max_inflight, restart, max_restarts, restart_period_s, processes',
     ],
   ];
   for (const [text, message] of cases) assert.equal(errorOf(() => load(text)), message);
@@ -326,7 +327,7 @@ Deno.test("resolveConfig() names the override that is wrong", () => {
     [
       "--Worker.ServiceArgs.replicas=2",
       '--Worker.ServiceArgs.replicas=2: unknown key "Worker.ServiceArgs.replicas"; ' +
-      "expected one of greeting, ServiceArgs.workers, ServiceArgs.max_inflight, ServiceArgs.restart, ServiceArgs.max_restarts, ServiceArgs.restart_period_s",
+      "expected one of greeting, ServiceArgs.workers, ServiceArgs.max_inflight, ServiceArgs.restart, ServiceArgs.max_restarts, ServiceArgs.restart_period_s, ServiceArgs.processes",
     ],
     [
       "--Worker.ServiceArgs.workers=0",
