@@ -17,3 +17,11 @@ export const MESH_PERMISSIONS: readonly string[] = [
   "--allow-read",
   "--allow-sys=hostname",
 ];
+
+/**
+ * `serve` may also start processes: `ServiceArgs.processes` runs instances as supervised child
+ * processes. Only `serve` (and the all-in-one `meshwork` binary) gets `--allow-run`; a worker
+ * never does. It cannot be narrowed to Deno's own path in advance (`--allow-run=deno` resolves
+ * through `PATH`, which need not be the running binary), so it is unrestricted.
+ */
+export const SERVE_PERMISSIONS: readonly string[] = [...MESH_PERMISSIONS, "--allow-run"];

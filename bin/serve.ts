@@ -16,11 +16,14 @@ import {
   ConfigError,
   readConfigFile,
   resolveConfig,
+  type ServiceArgs,
 } from "../configs/loader.ts";
 import type { ConfigSchema } from "../configs/schema.ts";
 import { createGatewayApp } from "../gateway/app.ts";
 import { type GatewayServer, serveGateway } from "../gateway/server.ts";
 import { type GatewaySettings, withGatewayFields } from "../gateway/settings.ts";
+import { Supervisor } from "../actors/supervisor.ts";
+import { instanceProcess } from "./instance_process.ts";
 import type { InstanceInfo } from "../router/instance_view.ts";
 import { loadGraph } from "./load_graph.ts";
 import { resolve } from "node:path";
@@ -120,13 +123,20 @@ export async function serve(settings: ServeSettings): Promise<RunningMesh> {
     hostname: settings.env.MESH_HOSTNAME || undefined,
   });
   let gateway: GatewayServer | undefined;
-  const fatal = new Promise<unknown>((resolve) => runtime.onFatal(resolve));
+  let reportFatal!: (error: unknown) => void;
+  const fatal = new Promise<unknown>((resolve) => (reportFatal = resolve));
+  runtime.onFatal(reportFatal);
+  const processes: Supervisor[] = [];
   let stopping: Promise<void> | undefined;
   const graceMs = settings.graceMs ?? 10_000;
   const stop = () =>
     stopping ??= (async () => {
       log.info("Shutting down: deregistering, then draining in-flight requests", { graceMs });
-      await Promise.all([runtime.shutdown(graceMs), gateway?.shutdown()]);
+      await Promise.all([
+        runtime.shutdown(graceMs),
+        gateway?.shutdown(),
+        ...processes.map((supervisor) => supervisor.stop()),
+      ]);
       await planes.close();
       log.info("Stopped");
     })();
@@ -136,6 +146,32 @@ export async function serve(settings: ServeSettings): Promise<RunningMesh> {
     for (const c of selected) {
       const section = config.components[c.name]!;
       const instances = settings.instances ?? section.workers;
+      const args = section.serviceArgs;
+      if (args.processes && planes.mode === "cluster") {
+        processes.push(
+          await serveProcesses(c, instances, args, {
+            runtime,
+            log,
+            graceMs,
+            onFatal: reportFatal,
+            args: [
+              ...(settings.configPath ? ["--config", settings.configPath] : []),
+              ...(settings.graphPath ? ["--graph", settings.graphPath] : []),
+              ...(settings.overrides ?? []),
+              "--log-level",
+              level,
+            ],
+          }),
+        );
+        started.push(`${c.name} x${instances} (child processes)`);
+        continue;
+      }
+      if (args.processes) {
+        log.warn(
+          "ServiceArgs.processes needs cluster mode (NATS and etcd); running the instances in this process",
+          { component: c.name },
+        );
+      }
       await runtime.serve(c, {
         config: section.values,
         instances,
@@ -204,4 +240,54 @@ function health(runtime: Runtime, graph: Graph, planes: Planes) {
 
 function splitList(text: string | undefined): string[] {
   return (text ?? "").split(",").map((item) => item.trim()).filter(Boolean);
+}
+
+/** Runs a component's instances as supervised child processes (cluster mode). */
+async function serveProcesses(
+  c: AnyComponent,
+  instances: number,
+  args: ServiceArgs,
+  context: {
+    runtime: Runtime;
+    log: Logger;
+    graceMs: number;
+    args: string[];
+    onFatal(error: unknown): void;
+  },
+): Promise<Supervisor> {
+  if (Deno.permissions.querySync({ name: "run" }).state !== "granted") {
+    throw new Error(
+      `${c.name}.ServiceArgs.processes needs permission to start processes: run serve with ` +
+        "--allow-run (deno task serve has it)",
+    );
+  }
+  const endpoint = Object.keys(c.endpoints ?? {})[0] ?? DEFAULT_ENDPOINT;
+  const view = context.runtime.view({
+    namespace: context.runtime.namespace,
+    component: c.name,
+    endpoint,
+  });
+  await view.start();
+  const supervisor = new Supervisor(
+    `${c.name} processes`,
+    Array.from({ length: instances }, (_, i) =>
+      instanceProcess(i + 1, {
+        component: c.name,
+        args: context.args,
+        view,
+        restart: args.restart,
+        log: context.log,
+        graceMs: context.graceMs,
+      })),
+    {
+      intensity: args.max_restarts,
+      periodMs: args.restart_period_s * 1000,
+      logger: context.log,
+    },
+  );
+  await supervisor.start();
+  supervisor.exited.then((exit) => {
+    if (!exit.normal) context.onFatal(exit.error);
+  });
+  return supervisor;
 }

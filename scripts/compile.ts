@@ -25,7 +25,7 @@
  * @module
  */
 
-import { MESH_PERMISSIONS } from "../bin/permissions.ts";
+import { MESH_PERMISSIONS, SERVE_PERMISSIONS } from "../bin/permissions.ts";
 import { parseArgs, UsageError } from "../bin/args.ts";
 
 /** The repository root (where `deno.json` is). */
@@ -37,12 +37,14 @@ export interface BinarySpec {
   name: string;
   /** Entry module, relative to the repository root. */
   entry: string;
+  /** Its Deno permissions. */
+  permissions: readonly string[];
 }
 
 /** What `deno task compile` builds, in order. */
 export const BINARIES: readonly BinarySpec[] = [
-  { name: "meshwork-worker", entry: "bin/worker.ts" },
-  { name: "meshwork", entry: "cli.ts" },
+  { name: "meshwork-worker", entry: "bin/worker.ts", permissions: MESH_PERMISSIONS },
+  { name: "meshwork", entry: "cli.ts", permissions: SERVE_PERMISSIONS },
 ];
 
 /** Options for {@linkcode compileCommand}. */
@@ -51,6 +53,8 @@ export interface CompileCommandOptions {
   target?: string;
   /** Paths to leave out of the binary (`--exclude`); see {@linkcode npmExcludes}. */
   exclude?: readonly string[];
+  /** Deno permissions. Default {@linkcode MESH_PERMISSIONS}. */
+  permissions?: readonly string[];
 }
 
 /**
@@ -65,7 +69,7 @@ export function compileCommand(
 ): string[] {
   return [
     "compile",
-    ...MESH_PERMISSIONS,
+    ...(options.permissions ?? MESH_PERMISSIONS),
     ...(options.target ? ["--target", options.target] : []),
     ...(options.exclude ?? []).flatMap((path) => ["--exclude", path]),
     "--output",
@@ -224,7 +228,7 @@ async function build(
   const shownOutput = output.startsWith(ROOT) ? output.slice(ROOT.length) : output;
   write(`compile: building ${shownOutput} from ${spec.entry} ... `);
   const { code, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: compileCommand(spec.entry, output, { target, exclude }),
+    args: compileCommand(spec.entry, output, { target, exclude, permissions: spec.permissions }),
     cwd: ROOT,
     env: { NO_COLOR: "1" },
     stdin: "null",

@@ -1,11 +1,12 @@
 /**
  * Runs mesh processes for end-to-end tests: `deno run` with the same permission flags as the
- * `deno task` entries and the compiled binaries, output captured, stopped by PID.
+ * `deno task` entries and the compiled binaries (`serve` adds `--allow-run`), output captured,
+ * stopped by PID.
  *
  * @module
  */
 
-import { MESH_PERMISSIONS } from "../../bin/permissions.ts";
+import { MESH_PERMISSIONS, SERVE_PERMISSIONS } from "../../bin/permissions.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -34,7 +35,12 @@ export interface SpawnOptions {
 /** Starts `cli.ts <args>` (or `options.program <args>`). */
 export function spawnMesh(args: string[], options: SpawnOptions = {}): MeshProcess {
   let argv = [
-    ...(options.program ?? [Deno.execPath(), "run", ...MESH_PERMISSIONS, `${ROOT}cli.ts`]),
+    ...(options.program ?? [
+      Deno.execPath(),
+      "run",
+      ...(args[0] === "serve" ? SERVE_PERMISSIONS : MESH_PERMISSIONS),
+      `${ROOT}cli.ts`,
+    ]),
     ...args,
   ];
   if (options.wrap) argv = options.wrap(argv);

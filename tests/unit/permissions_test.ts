@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { MESH_PERMISSIONS } from "../../bin/permissions.ts";
+import { MESH_PERMISSIONS, SERVE_PERMISSIONS } from "../../bin/permissions.ts";
 import {
   BINARIES,
   compileCommand,
@@ -40,17 +40,18 @@ Deno.test("MESH_PERMISSIONS: network, environment, reading files, the hostname; 
   ]);
 });
 
-Deno.test("deno.json: serve, worker and status run with exactly MESH_PERMISSIONS", () => {
-  const expected: Record<string, string[]> = {
-    serve: ["cli.ts", "serve"],
-    worker: ["bin/worker.ts"],
-    status: ["cli.ts", "status"],
+Deno.test("deno.json: worker and status run with exactly MESH_PERMISSIONS, serve adds --allow-run", () => {
+  const expected: Record<string, [readonly string[], string[]]> = {
+    serve: [SERVE_PERMISSIONS, ["cli.ts", "serve"]],
+    worker: [MESH_PERMISSIONS, ["bin/worker.ts"]],
+    status: [MESH_PERMISSIONS, ["cli.ts", "status"]],
   };
-  for (const [task, rest] of Object.entries(expected)) {
+  for (const [task, [flags, rest]] of Object.entries(expected)) {
     const split = splitTask(task);
-    assert.deepEqual(split.flags, [...MESH_PERMISSIONS], `task "${task}"`);
+    assert.deepEqual(split.flags, [...flags], `task "${task}"`);
     assert.deepEqual(split.rest, rest, `task "${task}"`);
   }
+  assert.deepEqual(SERVE_PERMISSIONS, [...MESH_PERMISSIONS, "--allow-run"]);
 });
 
 Deno.test("deno.json: the compile task runs scripts/compile.ts", () => {
@@ -61,8 +62,8 @@ Deno.test("deno.json: the compile task runs scripts/compile.ts", () => {
 
 Deno.test("compile task: builds meshwork-worker from bin/worker.ts and meshwork from cli.ts", async () => {
   assert.deepEqual(BINARIES, [
-    { name: "meshwork-worker", entry: "bin/worker.ts" },
-    { name: "meshwork", entry: "cli.ts" },
+    { name: "meshwork-worker", entry: "bin/worker.ts", permissions: MESH_PERMISSIONS },
+    { name: "meshwork", entry: "cli.ts", permissions: SERVE_PERMISSIONS },
   ]);
   for (const { entry } of BINARIES) assert.ok((await Deno.stat(`${ROOT}${entry}`)).isFile, entry);
 });

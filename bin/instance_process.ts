@@ -1,0 +1,133 @@
+/**
+ * One instance as a supervised child process of `serve` (`ServiceArgs.processes: true`, cluster
+ * mode only): real parallelism on Deno, and a crash (even `kill -9`) takes down one instance,
+ * which the supervisor starts again with backoff.
+ *
+ * The child is `meshwork worker --component C --instances 1` with the parent's config, graph,
+ * overrides and environment. It is ready when the registry lists an instance with its PID.
+ *
+ * @module
+ */
+
+import type { Logger } from "../actors/logger.ts";
+import type { ChildExit, ChildHandle, ChildSpec, RestartType } from "../actors/supervisor.ts";
+import type { InstanceView } from "../router/instance_view.ts";
+import { MESH_PERMISSIONS } from "./permissions.ts";
+
+/** How to start the children of one component. */
+export interface InstanceProcessOptions {
+  component: string;
+  /** `--config`, `--graph`, `--log-level` and the overrides, as given to `serve`. */
+  args: string[];
+  /** The view of the component's instances, to see the child register. */
+  view: InstanceView;
+  restart: RestartType;
+  log: Logger;
+  /** How long a child may take to register. Default 30 000 ms. */
+  startTimeoutMs?: number;
+  /** Time a child gets to drain on stop before SIGKILL. Default 10 000 ms. */
+  graceMs?: number;
+}
+
+const CLI = new URL("../cli.ts", import.meta.url);
+
+/** The command that runs `meshwork <args>`: this binary, or Deno with the CLI and its flags. */
+export function meshCommand(args: string[]): string[] {
+  const compiled = CLI.protocol !== "file:" || CLI.pathname.includes("/deno-compile-");
+  return compiled
+    ? [Deno.execPath(), ...args]
+    : [Deno.execPath(), "run", ...MESH_PERMISSIONS, CLI.pathname, ...args];
+}
+
+/** A child spec that runs instance `index` of a component as a process. */
+export function instanceProcess(index: number, options: InstanceProcessOptions): ChildSpec {
+  const id = `${options.component}/${index}`;
+  return {
+    id,
+    restart: options.restart,
+    async start(): Promise<ChildHandle> {
+      const [program, ...args] = meshCommand([
+        "worker",
+        "--component",
+        options.component,
+        "--instances",
+        "1",
+        ...options.args,
+        // The child runs its one instance itself (a later override wins).
+        `--${options.component}.ServiceArgs.processes=false`,
+      ]);
+      const child = new Deno.Command(program!, {
+        args,
+        stdin: "null",
+        stdout: "inherit",
+        stderr: "inherit",
+        env: { MESH_PARENT_PID: String(Deno.pid) },
+      }).spawn();
+      const log = options.log.child({ child: id, pid: child.pid });
+      const status = child.status;
+      const exited = status.then((s): ChildExit =>
+        s.success ? { normal: true } : {
+          normal: false,
+          error: new Error(
+            `Process ${child.pid} exited with ${
+              s.signal ? `signal ${s.signal}` : `code ${s.code}`
+            }`,
+          ),
+        }
+      );
+      const kill = (signal: Deno.Signal) => {
+        try {
+          child.kill(signal);
+        } catch {
+          // already gone
+        }
+      };
+      try {
+        await registered(options.view, child.pid, status, options.startTimeoutMs ?? 30_000);
+      } catch (error) {
+        kill("SIGKILL");
+        await status;
+        throw error;
+      }
+      log.info("Instance process ready");
+      return {
+        exited,
+        async stop() {
+          kill("SIGTERM");
+          const late = setTimeout(() => kill("SIGKILL"), (options.graceMs ?? 10_000) + 5000);
+          await status;
+          clearTimeout(late);
+        },
+      };
+    },
+  };
+}
+
+/** Resolves once the view lists an instance of process `pid`; rejects if it exits first. */
+async function registered(
+  view: InstanceView,
+  pid: number,
+  status: Promise<Deno.CommandStatus>,
+  timeoutMs: number,
+): Promise<void> {
+  const giveUp = AbortSignal.timeout(timeoutMs);
+  let exited: Deno.CommandStatus | undefined;
+  status.then((s) => (exited = s));
+  const stop = new AbortController();
+  const onGiveUp = () => stop.abort();
+  giveUp.addEventListener("abort", onGiveUp, { once: true });
+  status.then(() => stop.abort());
+  try {
+    while (!view.instances.some((info) => info.pid === pid)) {
+      if (exited) {
+        throw new Error(
+          `Process ${pid} exited (code ${exited.code}) before registering its instance`,
+        );
+      }
+      if (giveUp.aborted) throw new Error(`Process ${pid} did not register within ${timeoutMs} ms`);
+      await view.changed(stop.signal);
+    }
+  } finally {
+    giveUp.removeEventListener("abort", onGiveUp);
+  }
+}
