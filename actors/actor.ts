@@ -67,6 +67,8 @@ export interface LocalCall {
   requestId: string;
   deadline: number;
   attempt: number;
+  /** Chunks the caller already has (a resumed stream). */
+  resumeFrom?: number;
   signal?: AbortSignal;
 }
 
@@ -243,7 +245,7 @@ export class Actor {
         pid: host.pid,
         startedAt: new Date(host.clock.now()).toISOString(),
         version: host.version,
-        meta: {},
+        meta: this.definition.resumable ? { resumable: true } : {},
       };
       const key = instanceKey(address, this.id);
       this.#keys.push(key);
@@ -337,7 +339,13 @@ export class Actor {
     call.signal?.addEventListener("abort", onAbort, { once: true });
     if (call.signal?.aborted) onAbort();
     try {
-      const ctx = this.#context(call.requestId, call.deadline, call.attempt, request_);
+      const ctx = this.#context(
+        call.requestId,
+        call.deadline,
+        call.attempt,
+        call.resumeFrom ?? 0,
+        request_,
+      );
       yield* chunksOf(handler(request, ctx));
     } finally {
       call.signal?.removeEventListener("abort", onAbort);
@@ -394,7 +402,13 @@ export class Actor {
         throw new MeshError("deadline_exceeded", "The request deadline had already passed");
       }
       const handler = this.#endpoints.get(endpoint)!;
-      const ctx = this.#context(requestId, envelope.deadline, envelope.attempt, request_);
+      const ctx = this.#context(
+        requestId,
+        envelope.deadline,
+        envelope.attempt,
+        envelope.resumeFrom,
+        request_,
+      );
       const chunks = chunksOf(handler(decodeJson(envelope.data), ctx));
       let next = chunks.next();
       let step = await settledSoon(next);
@@ -501,6 +515,7 @@ export class Actor {
     requestId: string,
     deadline: number,
     attempt: number,
+    resumeFrom: number,
     request: Inflight,
   ): RequestContext<Record<string, unknown>> {
     const host = this.#host;
@@ -514,6 +529,7 @@ export class Actor {
       deadline,
       signal,
       attempt,
+      resumeFrom,
       instanceId: this.id,
       hostname: host.hostname,
       config: this.config,

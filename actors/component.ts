@@ -42,6 +42,11 @@ export interface RequestContext<C = Record<string, unknown>, D extends DependsMa
   readonly signal: AbortSignal;
   /** 1 for the first try, then 2, 3... when the router retries elsewhere. */
   readonly attempt: number;
+  /**
+   * For a `resumable` component: how many chunks the caller already has from an instance that was
+   * lost mid-stream. The handler yields from that chunk on (0 for a fresh request).
+   */
+  readonly resumeFrom: number;
   /** This instance's id. */
   readonly instanceId: string;
   /** The host this instance runs on. */
@@ -156,6 +161,12 @@ export interface ComponentDefinition<
   ) => Endpoints<ConfigValues<S>, D> | Promise<Endpoints<ConfigValues<S>, D>>;
   /** Called when the instance stops, after in-flight requests finish. */
   readonly stop?: () => Promise<void> | void;
+  /**
+   * The endpoints can resume a stream: when an instance is lost mid-stream, the caller sends the
+   * request to another instance with `ctx.resumeFrom` set to the chunks it already has, and the
+   * handler yields from there. The caller sees one complete stream. Default false.
+   */
+  readonly resumable?: boolean;
   /**
    * When set, the HTTP gateway fronts this component's `generate` endpoint (the seeds' Frontend),
    * listening on the config's `port` and `host` keys.

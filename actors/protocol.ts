@@ -17,6 +17,7 @@ export const H = {
   requestId: "Mesh-Request-Id",
   deadline: "Mesh-Deadline",
   attempt: "Mesh-Attempt",
+  resumeFrom: "Mesh-Resume-From",
   traceparent: "traceparent",
   contentType: "Content-Type",
   seq: "Mesh-Seq",
@@ -48,6 +49,8 @@ export interface RequestEnvelope {
   /** Unix milliseconds after which the answer is useless. */
   deadline: number;
   attempt: number;
+  /** Chunks the caller already has (a resumed stream); 0 normally. */
+  resumeFrom: number;
   traceparent?: string;
   /** Where the frames go. */
   reply: string;
@@ -86,6 +89,7 @@ export function requestHeaders(
   deadline: number,
   attempt: number,
   traceparent?: string,
+  resumeFrom = 0,
 ): MeshHeaders {
   const headers: MeshHeaders = {
     [H.requestId]: requestId,
@@ -93,6 +97,7 @@ export function requestHeaders(
     [H.attempt]: String(attempt),
   };
   if (traceparent) headers[H.traceparent] = traceparent;
+  if (resumeFrom > 0) headers[H.resumeFrom] = String(resumeFrom);
   return headers;
 }
 
@@ -110,10 +115,13 @@ export function decodeRequest(message: BusMessage): RequestEnvelope | string {
   if (!Number.isFinite(deadline) || deadline <= 0) return `bad ${H.deadline} header`;
   const attempt = Number(headers[H.attempt] ?? "1");
   if (!Number.isInteger(attempt) || attempt < 1) return `bad ${H.attempt} header`;
+  const resumeFrom = Number(headers[H.resumeFrom] ?? "0");
+  if (!Number.isInteger(resumeFrom) || resumeFrom < 0) return `bad ${H.resumeFrom} header`;
   return {
     requestId,
     deadline,
     attempt,
+    resumeFrom,
     traceparent: headers[H.traceparent],
     reply: message.reply,
     data: message.data,

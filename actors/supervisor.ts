@@ -108,6 +108,7 @@ export class Supervisor {
   #exit!: (exit: ChildExit) => void;
   #busy: Promise<void> = Promise.resolve();
   #stats: SupervisorStats = { restarts: {}, escalations: 0 };
+  #wake: (() => void) | undefined;
   /** Settles when the supervisor ends: stopped (normal) or gave up (an `EscalationError`). */
   readonly exited: Promise<ChildExit>;
 
@@ -173,6 +174,7 @@ export class Supervisor {
   stop(): Promise<void> {
     if (this.#state === "stopping" || this.#state === "stopped") return this.#busy;
     this.#state = "stopping";
+    this.#wake?.(); // a restart waiting out its backoff gives up at once
     this.#busy = this.#busy.then(() => this.#stopSlots(this.#slots)).then(() => {
       this.#state = "stopped";
       this.#exit({ normal: true });
@@ -190,6 +192,21 @@ export class Supervisor {
         return { exited: this.exited, stop: () => this.stop() };
       },
     };
+  }
+
+  /** Waits out a backoff; `stop()` ends the wait early. */
+  #pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = this.#clock.setTimeout(() => {
+        this.#wake = undefined;
+        resolve();
+      }, ms);
+      this.#wake = () => {
+        this.#clock.clearTimeout(timer);
+        this.#wake = undefined;
+        resolve();
+      };
+    });
   }
 
   #serialized(work: () => Promise<void>): Promise<void> {
@@ -285,7 +302,7 @@ export class Supervisor {
     });
     void this.#serialized(async () => {
       await this.#stopSlots(group.filter((s) => s !== slot));
-      await new Promise<void>((resolve) => this.#clock.setTimeout(resolve, delay));
+      await this.#pause(delay);
       for (const member of group) {
         if (this.#state !== "running") return;
         await this.#startSlot(member);

@@ -67,6 +67,11 @@ export interface ClientSettings {
   /** The request field that keys `consistent_hash`. Default `session_id`. */
   hashKey?: string;
   /**
+   * How often one call may move to another instance when a `resumable` stream loses its
+   * instance. Default 2.
+   */
+  migrationLimit?: number;
+  /**
    * How long an instance that did not take a request is skipped, unless the registry says more
    * first. Default 2000 ms.
    */
@@ -125,6 +130,7 @@ export class EndpointClient {
       timeoutMs: settings.timeoutMs ?? 60_000,
       hashKey: settings.hashKey ?? "session_id",
       downMs: settings.downMs ?? 2000,
+      migrationLimit: settings.migrationLimit ?? 2,
     };
     this.#policy(this.settings.policy); // validates the name now, not on the first call
     this.#offView = view.onChange((change) => {
@@ -227,6 +233,8 @@ export class EndpointClient {
     const route: Route = { tried: new Set(), busy: 0 };
     let body: Uint8Array | undefined;
     let undelivered = 0;
+    let delivered = 0;
+    let migrations = 0;
 
     for (let attempt = 1;; attempt++) {
       if (signal?.aborted) throw new MeshError("cancelled", "The request was cancelled");
@@ -245,16 +253,32 @@ export class EndpointClient {
         this.#inflight.set(target.instance, (this.#inflight.get(target.instance) ?? 0) + 1);
       }
       try {
-        const call = { requestId, deadline, attempt, signal };
+        const call = { requestId, deadline, attempt, signal, resumeFrom: delivered };
         const chunks = local?.running
           ? local.dispatchLocal(this.address.endpoint, request, call)
           : this.#remote(target, body ??= encodeJson(request), call, options.traceparent);
         for await (const chunk of chunks) {
           started = true;
+          delivered++;
           yield chunk;
         }
         return;
       } catch (error) {
+        if (
+          error instanceof MeshError && error.code === "instance_lost" && target &&
+          instanceId === undefined && target.meta?.resumable === true &&
+          migrations < this.settings.migrationLimit
+        ) {
+          migrations++;
+          route.tried.add(target.instance);
+          this.#host.log.info("Instance lost mid-stream; resuming on another instance", {
+            request_id: requestId,
+            instance: target.instance,
+            resume_from: delivered,
+            migration: migrations,
+          });
+          continue;
+        }
         if (started || instanceId !== undefined && !(error instanceof NotDeliveredError)) {
           throw error;
         }
@@ -298,7 +322,13 @@ export class EndpointClient {
   async *#remote(
     target: InstanceInfo | undefined,
     body: Uint8Array,
-    call: { requestId: string; deadline: number; attempt: number; signal?: AbortSignal },
+    call: {
+      requestId: string;
+      deadline: number;
+      attempt: number;
+      resumeFrom: number;
+      signal?: AbortSignal;
+    },
     traceparent: string | undefined,
   ): AsyncGenerator<unknown> {
     const { bus, inbox } = this.#host;
@@ -309,7 +339,13 @@ export class EndpointClient {
     try {
       bus.publish(target?.subject ?? queueSubject(this.address), body, {
         reply: pending.subject,
-        headers: requestHeaders(call.requestId, call.deadline, call.attempt, traceparent),
+        headers: requestHeaders(
+          call.requestId,
+          call.deadline,
+          call.attempt,
+          traceparent,
+          call.resumeFrom,
+        ),
       });
       for (;;) {
         const frame = await pending.next();

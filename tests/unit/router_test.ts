@@ -214,7 +214,9 @@ Deno.test("an instance marked down is tried again after downMs, without a regist
   const client = caller.client(Echo, { policy: "round_robin" });
   await client.waitForInstances(2);
   const seen = new Set<string>();
-  for (let i = 0; i < 2; i++) seen.add((await one(client.generate({ text: "x" }))).instance as string);
+  for (let i = 0; i < 2; i++) {
+    seen.add((await one(client.generate({ text: "x" }))).instance as string);
+  }
   assert.deepEqual(seen, new Set([live!.id])); // the silent one was marked down
   answering = true;
   const started = Date.now();

@@ -268,3 +268,17 @@ Deno.test("backoffDelay() grows exponentially, is capped, and jitters within bou
   assert.equal(backoffDelay(1, options, () => 0), 80);
   assert.equal(backoffDelay(1, options, () => 1), 120);
 });
+
+Deno.test("stop() during a restart's backoff ends the wait at once and starts nothing", async () => {
+  const h = harness();
+  const clock = new ManualClock();
+  const sup = new Supervisor("root", [h.child("a")], { clock, backoff: { initialMs: 60_000 } });
+  await sup.start();
+  h.crash("a");
+  await until(() => clock.pending === 1, "backoff timer set");
+  h.events.length = 0;
+  await sup.stop();
+  assert.equal(clock.pending, 0);
+  assert.deepEqual(h.events, []);
+  assert.deepEqual(await sup.exited, { normal: true });
+});

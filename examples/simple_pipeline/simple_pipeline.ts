@@ -1,0 +1,54 @@
+/**
+ * Seed 001's basic pipeline: an HTTP Frontend that depends on the Backend and streams its answer
+ * straight through. The mesh routes each call to a Backend instance (round robin by default).
+ *
+ * ```sh
+ * deno task serve --graph examples/simple_pipeline/simple_pipeline.ts
+ * curl -X POST http://localhost:8000/generate -H 'Content-Type: application/json' \
+ *   -d '{"text": "world,universe,galaxy"}'
+ * ```
+ *
+ * @module
+ */
+
+import { component, graph } from "../../actors/component.ts";
+import { MeshError } from "../../actors/errors.ts";
+import { defineSchema, integer, string } from "../../configs/schema.ts";
+import { Backend } from "./backend.ts";
+
+export { Backend };
+
+/** The body of `POST /generate`. */
+export interface PipelineRequest {
+  text: string;
+}
+
+/** Checks the body of `POST /generate` and returns its text. */
+export function requestText(request: PipelineRequest | undefined): string {
+  const text = request?.text;
+  if (typeof text !== "string" || text === "") {
+    throw new MeshError("bad_request", 'Field "text" is required and must be a non-empty string');
+  }
+  return text;
+}
+
+/** The Frontend: the gateway fronts its `generate`. */
+export const Frontend = component({
+  name: "Frontend",
+  http: true,
+  config: defineSchema({
+    port: integer({ default: 8000, min: 0, max: 65535, doc: "HTTP port of the gateway" }),
+    host: string({ default: "0.0.0.0", doc: "Address the gateway listens on" }),
+    max_body_bytes: integer({ default: 1_048_576, min: 1, doc: "Largest accepted request body" }),
+    request_timeout_ms: integer({ default: 60_000, min: 1, doc: "Deadline of each request" }),
+  }),
+  depends: { backend: Backend },
+  endpoints: {
+    async *generate(request: PipelineRequest, ctx) {
+      // ctx.deps calls inherit this request's id, deadline and cancellation.
+      yield* ctx.deps.backend.generate(requestText(request));
+    },
+  },
+});
+
+export default graph("simple_pipeline", [Frontend, Backend]);
