@@ -60,6 +60,19 @@ export interface RunningMesh {
   fatal: Promise<unknown>;
 }
 
+/**
+ * The config schema of every component of a graph; the component the gateway fronts
+ * (`http: true`) also gets the gateway's fields (`port`, `host`, limits, `api_keys`).
+ */
+export function graphSchemas(graph: Graph): Record<string, ConfigSchema> {
+  const schemas: Record<string, ConfigSchema> = {};
+  for (const c of graph.components) {
+    const schema: ConfigSchema = c.config ?? { fields: {} };
+    schemas[c.name] = c.http ? { ...schema, fields: withGatewayFields(schema.fields) } : schema;
+  }
+  return schemas;
+}
+
 /** Components in start order: each after the components it depends on. */
 function startOrder(graph: Graph): AnyComponent[] {
   const ordered: AnyComponent[] = [];
@@ -83,11 +96,7 @@ export async function serve(settings: ServeSettings): Promise<RunningMesh> {
     ? await readConfigFile(settings.configPath)
     : { file: "(defaults)", sections: [] };
   const graph = await loadGraph(settings.graphPath ? resolve(settings.graphPath) : doc.graph);
-  const schemas: Record<string, ConfigSchema> = {};
-  for (const c of graph.components) {
-    const schema: ConfigSchema = c.config ?? { fields: {} };
-    schemas[c.name] = c.http ? { ...schema, fields: withGatewayFields(schema.fields) } : schema;
-  }
+  const schemas = graphSchemas(graph);
   const config = resolveConfig(doc, schemas, {
     overrides: settings.overrides,
     env: settings.env,

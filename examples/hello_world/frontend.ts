@@ -8,7 +8,6 @@
 
 import { component } from "../../actors/component.ts";
 import { MeshError } from "../../actors/errors.ts";
-import { defineSchema, integer, string } from "../../configs/schema.ts";
 import { Processor, type ProcessorRequest } from "./processor.ts";
 
 /** The body of `POST /generate`. */
@@ -21,12 +20,6 @@ export interface GenerateRequest {
 export const Frontend = component({
   name: "Frontend",
   http: true,
-  config: defineSchema({
-    port: integer({ default: 8000, min: 0, max: 65535, doc: "HTTP port of the gateway" }),
-    host: string({ default: "0.0.0.0", doc: "Address the gateway listens on" }),
-    max_body_bytes: integer({ default: 1_048_576, min: 1, doc: "Largest accepted request body" }),
-    request_timeout_ms: integer({ default: 60_000, min: 1, doc: "Deadline of each request" }),
-  }),
   depends: { processor: Processor },
   endpoints: {
     async *generate(request: GenerateRequest, ctx) {

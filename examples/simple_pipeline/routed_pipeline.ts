@@ -13,7 +13,7 @@
  */
 
 import { component, graph } from "../../actors/component.ts";
-import { defineSchema, integer, string } from "../../configs/schema.ts";
+import { defineSchema, string } from "../../configs/schema.ts";
 import { Backend } from "./backend.ts";
 import { type PipelineRequest, requestText } from "./simple_pipeline.ts";
 
@@ -30,10 +30,6 @@ export const Frontend = component({
       aliases: { "round-robin": "round_robin" },
       doc: "How requests are spread over the Backend instances",
     }),
-    port: integer({ default: 8000, min: 0, max: 65535, doc: "HTTP port of the gateway" }),
-    host: string({ default: "0.0.0.0", doc: "Address the gateway listens on" }),
-    max_body_bytes: integer({ default: 1_048_576, min: 1, doc: "Largest accepted request body" }),
-    request_timeout_ms: integer({ default: 60_000, min: 1, doc: "Deadline of each request" }),
   }),
   // The edge of the graph (start order, and the check that Backend is in it); the calls go
   // through the explicit client below.

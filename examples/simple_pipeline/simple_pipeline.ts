@@ -13,7 +13,6 @@
 
 import { component, graph } from "../../actors/component.ts";
 import { MeshError } from "../../actors/errors.ts";
-import { defineSchema, integer, string } from "../../configs/schema.ts";
 import { Backend } from "./backend.ts";
 
 export { Backend };
@@ -36,12 +35,6 @@ export function requestText(request: PipelineRequest | undefined): string {
 export const Frontend = component({
   name: "Frontend",
   http: true,
-  config: defineSchema({
-    port: integer({ default: 8000, min: 0, max: 65535, doc: "HTTP port of the gateway" }),
-    host: string({ default: "0.0.0.0", doc: "Address the gateway listens on" }),
-    max_body_bytes: integer({ default: 1_048_576, min: 1, doc: "Largest accepted request body" }),
-    request_timeout_ms: integer({ default: 60_000, min: 1, doc: "Deadline of each request" }),
-  }),
   depends: { backend: Backend },
   endpoints: {
     async *generate(request: PipelineRequest, ctx) {

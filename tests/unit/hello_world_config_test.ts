@@ -2,10 +2,9 @@ import assert from "node:assert/strict";
 import { parseConfigText, resolveConfig } from "../../configs/loader.ts";
 import type { ConfigSchema } from "../../configs/schema.ts";
 import helloWorld from "../../examples/hello_world/graph.ts";
+import { graphSchemas } from "../../bin/serve.ts";
 
-const schemas: Record<string, ConfigSchema> = Object.fromEntries(
-  helloWorld.components.map((c) => [c.name, c.config ?? { fields: {} }]),
-);
+const schemas: Record<string, ConfigSchema> = graphSchemas(helloWorld);
 
 Deno.test("the hello-world graph accepts the seeds' spellings min_worker and round-robin", () => {
   const doc = parseConfigText(
