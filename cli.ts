@@ -29,7 +29,8 @@ Usage:
 serve   starts the graph of FILE (default: the hello-world graph). With NATS_SERVER and
         ETCD_ENDPOINTS (or the config's nats:/etcd: keys) it joins a cluster; without, it runs
         everything in this process on the embedded planes.
-worker  starts only one component (default Worker), one instance unless --instances says more.
+worker  starts only one component (default: Worker, or the graph's only component that is not
+        the HTTP front), one instance unless --instances or the config says more.
 status  lists the live instances registered in etcd.
 
 Options:
@@ -37,7 +38,7 @@ Options:
   --graph MODULE         the graph module (beats the config's graph:), e.g.
                          examples/simple_pipeline/routed_pipeline.ts
   --only A,B             start only these components
-  --component NAME       (worker) the component to run; default Worker
+  --component NAME       (worker) the component to run; default Worker (or the only non-HTTP one)
   --instances N          (worker) instances to start; default 1
   --log-level LEVEL      debug | info | warn | error (also MESH_LOG_LEVEL)
   --grace-ms MS          time in-flight requests get on SIGINT/SIGTERM; default 10000
@@ -111,7 +112,7 @@ export async function main(args: string[]): Promise<void> {
           configPath: options.config as string | undefined,
           graphPath: options.graph as string | undefined,
           only: isWorker
-            ? [(options.component as string | undefined) ?? "Worker"]
+            ? (options.component ? [options.component as string] : "worker")
             : (options.only as string | undefined)?.split(",").map((s) => s.trim()).filter(Boolean),
           instances: isWorker
             ? positiveInt(options.instances, "instances") ?? (options.config ? undefined : 1)

@@ -34,8 +34,11 @@ export interface ServeSettings {
   configPath?: string;
   /** The graph module, beating the config's `graph:` (`--graph`). */
   graphPath?: string;
-  /** Start only these components (`--only Frontend,Processor`). Default: all of the graph. */
-  only?: string[];
+  /**
+   * Start only these components (`--only Frontend,Processor`). Default: all of the graph.
+   * `"worker"`: the graph's worker (the `worker` command without `--component`).
+   */
+  only?: string[] | "worker";
   /** `--Component.key=value` overrides. */
   overrides?: string[];
   /** Instances per started component, overriding `ServiceArgs.workers` (the worker command). */
@@ -73,6 +76,17 @@ export function graphSchemas(graph: Graph): Record<string, ConfigSchema> {
   return schemas;
 }
 
+/** The component `worker` runs by default: `Worker`, else the graph's only non-HTTP component. */
+function defaultWorker(graph: Graph): string {
+  const names = graph.components.map((c) => c.name);
+  if (names.includes("Worker")) return "Worker";
+  const candidates = graph.components.filter((c) => !c.http).map((c) => c.name);
+  if (candidates.length === 1) return candidates[0]!;
+  throw new ConfigError(
+    `worker: name the component with --component; the graph has ${names.join(", ")}`,
+  );
+}
+
 /** Components in start order: each after the components it depends on. */
 function startOrder(graph: Graph): AnyComponent[] {
   const ordered: AnyComponent[] = [];
@@ -106,16 +120,15 @@ export async function serve(settings: ServeSettings): Promise<RunningMesh> {
   const log = createLogger({ level });
 
   const names = new Set(graph.components.map((c) => c.name));
-  for (const name of settings.only ?? []) {
+  const only = settings.only === "worker" ? [defaultWorker(graph)] : settings.only;
+  for (const name of only ?? []) {
     if (!names.has(name)) {
       throw new ConfigError(
         `--only: unknown component "${name}"; the graph has ${[...names].join(", ")}`,
       );
     }
   }
-  const selected = startOrder(graph).filter((c) =>
-    !settings.only || settings.only.includes(c.name)
-  );
+  const selected = startOrder(graph).filter((c) => !only || only.includes(c.name));
   const namespace = doc.namespace ?? graph.namespace;
 
   const planes = await connectPlanes({

@@ -108,3 +108,26 @@ Deno.test("serve reports /live, /ready and the instances at /health", async () =
     await mesh.stop();
   }
 });
+
+Deno.test("the worker command runs Worker, or else the graph's only non-HTTP component", async () => {
+  for (
+    const [graphPath, expected] of [
+      ["examples/hello_world/graph.ts", "Worker"],
+      ["examples/simple_pipeline/simple_pipeline.ts", "Backend"],
+    ]
+  ) {
+    const mesh = await serve({
+      graphPath,
+      only: "worker",
+      instances: 1,
+      env: {},
+      logLevel: "error",
+    });
+    try {
+      assert.deepEqual(mesh.runtime.actors.map((a) => a.definition.name), [expected]);
+      assert.equal(mesh.gateway, undefined);
+    } finally {
+      await mesh.stop();
+    }
+  }
+});
