@@ -42,6 +42,7 @@ Options:
   --instances N          (worker) instances to start; default 1
   --log-level LEVEL      debug | info | warn | error (also MESH_LOG_LEVEL)
   --grace-ms MS          time in-flight requests get on SIGINT/SIGTERM; default 10000
+  --status-port PORT     serve /live, /ready, /health, /metrics there (also MESH_STATUS_PORT)
   --Component.key=value  override a config key, e.g. --Processor.router=random
 `;
 
@@ -98,8 +99,8 @@ export async function main(args: string[]): Promise<void> {
         const isWorker = command === "worker";
         const { options, overrides } = parseArgs(rest, {
           valued: isWorker
-            ? ["config", "graph", "component", "instances", "log-level", "grace-ms"]
-            : ["config", "graph", "only", "log-level", "grace-ms"],
+            ? ["config", "graph", "component", "instances", "log-level", "grace-ms", "status-port"]
+            : ["config", "graph", "only", "log-level", "grace-ms", "status-port"],
           flags: ["help"],
           aliases: { f: "config", h: "help" },
         });
@@ -121,6 +122,7 @@ export async function main(args: string[]): Promise<void> {
           env,
           logLevel: logLevel as never,
           graceMs: positiveInt(options["grace-ms"], "grace-ms"),
+          statusPort: positiveInt(options["status-port"], "status-port"),
         });
         await runUntilSignalled(mesh);
         return;

@@ -23,6 +23,9 @@ import { createGatewayApp } from "../gateway/app.ts";
 import { type GatewayServer, serveGateway } from "../gateway/server.ts";
 import { type GatewaySettings, withGatewayFields } from "../gateway/settings.ts";
 import { Supervisor } from "../actors/supervisor.ts";
+import { registerRuntimeMetrics } from "../actors/metrics.ts";
+import { serveStatus } from "../gateway/status_server.ts";
+import { Registry } from "prom-client";
 import { instanceProcess } from "./instance_process.ts";
 import type { InstanceInfo } from "../router/instance_view.ts";
 import { loadGraph } from "./load_graph.ts";
@@ -49,6 +52,11 @@ export interface ServeSettings {
   logLevel?: LogLevel;
   /** Time in-flight requests get to finish on stop. Default 10 000 ms. */
   graceMs?: number;
+  /**
+   * A port for `/live`, `/ready`, `/health` and `/metrics` (`--status-port`, `MESH_STATUS_PORT`),
+   * for processes without a gateway; 0 picks a free one. Default: none.
+   */
+  statusPort?: number;
 }
 
 /** A running mesh process. */
@@ -56,6 +64,10 @@ export interface RunningMesh {
   runtime: Runtime;
   planes: Planes;
   gateway?: GatewayServer;
+  /** The status port server, when one was asked for. */
+  status?: GatewayServer;
+  /** The process's Prometheus registry (runtime and gateway metrics). */
+  metrics: Registry;
   log: Logger;
   /** Graceful stop: deregister, drain, close. Idempotent. */
   stop(): Promise<void>;
@@ -145,6 +157,8 @@ export async function serve(settings: ServeSettings): Promise<RunningMesh> {
     hostname: settings.env.MESH_HOSTNAME || undefined,
   });
   let gateway: GatewayServer | undefined;
+  let statusServer: GatewayServer | undefined;
+  const metrics = new Registry();
   let reportFatal!: (error: unknown) => void;
   const fatal = new Promise<unknown>((resolve) => (reportFatal = resolve));
   runtime.onFatal(reportFatal);
@@ -157,6 +171,7 @@ export async function serve(settings: ServeSettings): Promise<RunningMesh> {
       await Promise.all([
         runtime.shutdown(graceMs),
         gateway?.shutdown(),
+        statusServer?.shutdown(),
         ...processes.map((supervisor) => supervisor.stop()),
       ]);
       await planes.close();
@@ -204,6 +219,16 @@ export async function serve(settings: ServeSettings): Promise<RunningMesh> {
       });
       started.push(`${c.name} x${instances}`);
     }
+    registerRuntimeMetrics(metrics, { runtime, supervisors: () => processes });
+    const statusPort = settings.statusPort ?? envPort(settings.env.MESH_STATUS_PORT);
+    if (statusPort !== undefined) {
+      statusServer = serveStatus({
+        port: statusPort,
+        ready: () => runtime.actors.every((actor) => actor.running),
+        health: () => health(runtime, graph, planes),
+        registry: metrics,
+      });
+    }
     const front = selected.find((c) => c.http);
     if (front) {
       const values = config.components[front.name]!.values as unknown as GatewaySettings;
@@ -223,6 +248,7 @@ export async function serve(settings: ServeSettings): Promise<RunningMesh> {
         requestTimeoutMs: values.request_timeout_ms,
         apiKeys,
         logger: log.child({ component: "gateway" }),
+        metricsRegistry: metrics,
       });
       gateway = serveGateway(app, { port: values.port, hostname: values.host });
     }
@@ -232,13 +258,13 @@ export async function serve(settings: ServeSettings): Promise<RunningMesh> {
     log.info(
       `Meshwork serving ${namespace}: ${started.join(", ")}${
         gateway ? `; gateway on http://${gateway.hostname}:${gateway.port}` : ""
-      }; ${where}`,
+      }${statusServer ? `; status on port ${statusServer.port}` : ""}; ${where}`,
     );
   } catch (error) {
     await stop().catch(() => {});
     throw error;
   }
-  return { runtime, planes, gateway, log, stop, fatal };
+  return { runtime, planes, gateway, status: statusServer, metrics, log, stop, fatal };
 }
 
 function health(runtime: Runtime, graph: Graph, planes: Planes) {
@@ -312,4 +338,13 @@ async function serveProcesses(
     if (!exit.normal) context.onFatal(exit.error);
   });
   return supervisor;
+}
+
+function envPort(text: string | undefined): number | undefined {
+  if (text === undefined || text === "") return undefined;
+  const port = Number(text);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new ConfigError(`MESH_STATUS_PORT: expected a port number, got ${JSON.stringify(text)}`);
+  }
+  return port;
 }

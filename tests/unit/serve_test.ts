@@ -131,3 +131,37 @@ Deno.test("the worker command runs Worker, or else the graph's only non-HTTP com
     }
   }
 });
+
+Deno.test("a worker process answers /live, /ready and /metrics on its status port", async () => {
+  const mesh = await serve({
+    only: "worker",
+    instances: 2,
+    statusPort: 0,
+    env: {},
+    logLevel: "error",
+  });
+  try {
+    const base = `http://127.0.0.1:${mesh.status!.port}`;
+    const live = await fetch(`${base}/live`);
+    assert.equal(live.status, 200);
+    await live.body?.cancel();
+    const ready = await fetch(`${base}/ready`);
+    assert.equal(ready.status, 200);
+    await ready.body?.cancel();
+    mesh.runtime.actors[0]!.fail(new Error("injected")); // a supervisor decision to count
+    const until = Date.now() + 5000;
+    let text = "";
+    // The failed instance is restarted after a short backoff: wait (bounded) until it is back.
+    while (
+      !/mesh_supervisor_restarts_total\{supervisor="Worker"\} 1/.test(text) ||
+      !/^mesh_instances\{component="Worker"\} 2$/m.test(text)
+    ) {
+      assert.ok(Date.now() < until, text);
+      text = await (await fetch(`${base}/metrics`)).text();
+    }
+    assert.match(text, /^mesh_instances\{component="Worker"\} 2$/m);
+    assert.match(text, /^mesh_inflight_requests\{component="Worker"\} 0$/m);
+  } finally {
+    await mesh.stop();
+  }
+});
