@@ -26,7 +26,10 @@ import { canonicalPolicyName, createPolicy, QueuePolicy, type RoutingPolicy } fr
 import { NotDeliveredError } from "./not_delivered_error.ts";
 import type { ReplyInbox } from "./reply_inbox.ts";
 
-/** Options for one call. */
+/**
+ * Options for one call. A handler's request context fits as it is (`client.generate(req, ctx)`):
+ * the call then shares the request's id, deadline and cancellation.
+ */
 export interface CallOptions {
   /** Carried across hops and in logs. Default: a fresh random id. */
   requestId?: string;
@@ -36,8 +39,8 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** Overrides the client's policy for this call. */
   policy?: string;
-  /** Sends to this instance (the `direct` policy). */
-  instanceId?: string;
+  /** Sends to this instance only (what `direct()` does). */
+  directTo?: string;
   /** W3C trace context to pass along. */
   traceparent?: string;
   /** The routing key for `consistent_hash`. Default: the request's `hashKey` field. */
@@ -205,7 +208,7 @@ export class EndpointClient {
 
   /** Calls one instance by id; an unknown id is a `not_found` error. */
   direct(request: unknown, instanceId: string, options: CallOptions = {}): AsyncIterable<unknown> {
-    return this.#call(request, { ...options, instanceId });
+    return this.#call(request, { ...options, directTo: instanceId });
   }
 
   /** Stops following the registry for this client. */
@@ -227,7 +230,7 @@ export class EndpointClient {
     const clock = this.#host.clock;
     const deadline = options.deadline ?? clock.now() + this.settings.timeoutMs;
     const requestId = options.requestId ?? randomId();
-    const { signal, instanceId } = options;
+    const { signal, directTo: instanceId } = options;
     const policy = instanceId ? undefined : this.#policy(options.policy ?? this.settings.policy);
     const key = options.key ?? this.#keyOf(request);
     const route: Route = { tried: new Set(), busy: 0 };

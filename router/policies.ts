@@ -122,8 +122,8 @@ export class QueuePolicy extends RandomPolicy {
   override readonly name = "queue";
 }
 
-/** Policy names and the spellings the seeds use. */
-const ALIASES: Record<string, string> = {
+/** Other spellings of policy names (the seeds write `round-robin`). */
+export const POLICY_ALIASES: Readonly<Record<string, string>> = {
   "round-robin": "round_robin",
   roundrobin: "round_robin",
   "least-loaded": "least_loaded",
@@ -144,7 +144,7 @@ export const POLICY_NAMES = [
 
 /** The canonical name of a policy, accepting the seeds' spellings. */
 export function canonicalPolicyName(name: string): string {
-  return ALIASES[name] ?? name;
+  return POLICY_ALIASES[name] ?? name;
 }
 
 /** A fresh policy object by name; unknown names are a `TypeError` that lists the known ones. */

@@ -10,6 +10,7 @@ import { component } from "../../actors/component.ts";
 import { MeshError } from "../../actors/errors.ts";
 import { defineSchema, integer, string } from "../../configs/schema.ts";
 import { Worker, type WorkerRequest } from "./worker.ts";
+import { POLICY_ALIASES, POLICY_NAMES } from "../../router/policies.ts";
 
 /** The Processor's request, as the Frontend passes it on. */
 export interface ProcessorRequest {
@@ -22,8 +23,8 @@ export const Processor = component({
   config: defineSchema({
     router: string({
       default: "round_robin",
-      enum: ["round_robin", "random"],
-      aliases: { "round-robin": "round_robin" },
+      enum: POLICY_NAMES,
+      aliases: POLICY_ALIASES,
       doc: "How requests are spread over the Workers",
     }),
     min_workers: integer({ default: 1, min: 0, doc: "Workers that must be live before routing" }),

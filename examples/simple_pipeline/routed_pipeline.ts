@@ -40,10 +40,9 @@ export const Frontend = component({
     return {
       async *generate(request: PipelineRequest, c) {
         const text = requestText(request);
-        const options = { requestId: c.requestId, deadline: c.deadline, signal: c.signal };
         yield* ctx.config.routing_mode === "random"
-          ? client.random(text, options)
-          : client.roundRobin(text, options);
+          ? client.random(text, c)
+          : client.roundRobin(text, c);
       },
     };
   },
