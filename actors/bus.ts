@@ -92,3 +92,17 @@ export class BusClosedError extends Error {
     this.name = "BusClosedError";
   }
 }
+
+/**
+ * Throws a `TypeError` unless `subject` is a valid subscription subject: dot-separated non-empty
+ * tokens without spaces, `*` only as a whole token, `>` only as the last. (NATS would accept a bad
+ * one and never deliver to it.)
+ */
+export function checkSubscribeSubject(subject: string): void {
+  const tokens = typeof subject === "string" && subject.length > 0 ? subject.split(".") : [""];
+  tokens.forEach((token, i) => {
+    const ok = token.length > 0 && !/\s/.test(token) &&
+      (token === "*" || (token === ">" && i === tokens.length - 1) || !/[*>]/.test(token));
+    if (!ok) throw new TypeError(`Cannot subscribe to "${subject}": not a valid subject`);
+  });
+}

@@ -41,6 +41,7 @@ import {
   type BusMessage,
   type BusStatus,
   type BusSubscription,
+  checkSubscribeSubject,
   type MeshHeaders,
   type PublishOptions,
   type SubscribeOptions,
@@ -307,7 +308,7 @@ export class MemoryBus implements Bus {
     options?: SubscribeOptions,
   ): BusSubscription {
     if (this.#closing) throw new BusClosedError();
-    _checkSubscribeSubject(subject);
+    checkSubscribeSubject(subject);
     const queue = options?.queue;
     if (queue !== undefined && (!queue || /[\s.*>]/.test(queue))) {
       throw new TypeError(`Cannot subscribe with queue group "${queue}": not a valid name`);
@@ -448,14 +449,6 @@ function _matchTokens(pattern: string[], tokens: string[]): boolean {
 }
 
 /** Throws a `TypeError` unless `subject` is a valid subscription subject. */
-function _checkSubscribeSubject(subject: string): void {
-  const tokens = typeof subject === "string" && subject.length > 0 ? subject.split(".") : [""];
-  tokens.forEach((token, i) => {
-    const ok = token.length > 0 && !/\s/.test(token) &&
-      (token === "*" || (token === ">" && i === tokens.length - 1) || !/[*>]/.test(token));
-    if (!ok) throw new TypeError(`Cannot subscribe to "${subject}": not a valid subject`);
-  });
-}
 
 function _randomHex(bytes: number): string {
   const buf = crypto.getRandomValues(new Uint8Array(bytes));
