@@ -6,10 +6,18 @@
  * `keepAlive` tells the two failures apart: it resolves `false` when etcd says the lease is gone
  * and throws when etcd cannot be reached.
  *
+ * Security: a user name and password (etcd's authentication), and TLS with a CA file and, for
+ * etcd's `--client-cert-auth`, a client certificate and key. With TLS the endpoints are
+ * `https://`. The files are read when the registry is made, so a missing or unreadable one is an
+ * error naming it. gRPC gives the endpoint's host as the TLS server name, which Deno refuses for
+ * an IP address (Node only warns): see `_allowIpServerName`.
+ *
  * @module
  */
 
 import { Buffer } from "node:buffer";
+import { isIP } from "node:net";
+import tls from "node:tls";
 import { ExponentialBackoff, handleWhen, type IBackoff, noop, retry } from "cockatiel";
 import {
   Etcd3,
@@ -43,16 +51,40 @@ export interface EtcdRegistryOptions {
   username?: string;
   /** Password for {@linkcode EtcdRegistryOptions.username}. */
   password?: string;
+  /**
+   * TLS. When present (even `{}`), endpoints without a scheme are `https://` and `http://` ones
+   * are an error; without it, `https://` endpoints use the system's CAs.
+   */
+  tls?: EtcdTlsFiles;
   /** How long one call (connect, read, write, renew) may take before it fails. Default: 5000. */
   dialTimeoutMs?: number;
   /** Where watch disconnects and reconnects are logged. Default: a logger on standard error. */
   logger?: Logger;
 }
 
+/** Certificate files for a TLS connection to etcd (PEM). */
+export interface EtcdTlsFiles {
+  /** The CA(s) that signed etcd's certificate (`--trusted-ca-file` side). Default: system CAs. */
+  caFile?: string;
+  /** This client's certificate, for etcd's `--client-cert-auth`. */
+  certFile?: string;
+  /** The private key of `certFile`. */
+  keyFile?: string;
+}
+
+/** Options for {@linkcode parseEtcdEndpoints}. */
+export interface ParseEtcdEndpointsOptions {
+  /** TLS is configured: endpoints without a scheme are `https://`, and `http://` is an error. */
+  tls?: boolean;
+}
+
 const DEFAULT_PORT = 2379;
+/** A key of the mesh's own prefix: reading it checks that the credentials allow reads there. */
+const ACCESS_CHECK_KEY = "mesh/";
 
 /**
- * Turns `ETCD_ENDPOINTS`-style input into normalised client URLs (`http://host:port`).
+ * Turns `ETCD_ENDPOINTS`-style input into normalised client URLs (`http://host:port`, or
+ * `https://host:port` with `{ tls: true }`).
  *
  * @example
  * ```ts
@@ -61,14 +93,18 @@ const DEFAULT_PORT = 2379;
  * console.assert(urls.join() === "http://127.0.0.1:2379,http://etcd-2:2379");
  * ```
  */
-export function parseEtcdEndpoints(endpoints: string | string[]): string[] {
+export function parseEtcdEndpoints(
+  endpoints: string | string[],
+  options: ParseEtcdEndpointsOptions = {},
+): string[] {
   const items = (Array.isArray(endpoints) ? endpoints : [endpoints])
     .flatMap((item) => item.split(","))
     .map((item) => item.trim())
     .filter(Boolean);
   if (items.length === 0) throw new TypeError("No etcd endpoints given");
   return items.map((item) => {
-    const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(item) ? item : `http://${item}`;
+    const scheme = options.tls ? "https" : "http";
+    const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(item) ? item : `${scheme}://${item}`;
     let url: URL;
     try {
       url = new URL(withScheme);
@@ -78,8 +114,78 @@ export function parseEtcdEndpoints(endpoints: string | string[]): string[] {
     if ((url.protocol !== "http:" && url.protocol !== "https:") || !url.hostname) {
       throw new TypeError(`Invalid etcd endpoint "${item}": expected http://host:port`);
     }
+    if (options.tls && url.protocol === "http:") {
+      throw new TypeError(
+        `Invalid etcd endpoint "${item}": TLS is configured (a CA, certificate or key file), ` +
+          "so it must be https://",
+      );
+    }
     return `${url.protocol}//${url.hostname}:${url.port || DEFAULT_PORT}`;
   });
+}
+
+/**
+ * grpc-js gives the endpoint's host as the TLS server name (SNI). For an IP address RFC 6066
+ * forbids that; Node only warns, but Deno's `node:tls` throws ("The property
+ * 'options.servername' must not be an IP address"), so no TLS connection to `https://<IP>` could
+ * ever be made. This wraps `tls.connect` once, process-wide, to leave an IP server name out. The
+ * certificate is still checked against the address: `node:tls` then checks `host`, which grpc-js
+ * sets to the same address.
+ */
+function _allowIpServerName(): void {
+  if (_ipServerNameAllowed) return;
+  _ipServerNameAllowed = true;
+  const connect = tls.connect;
+  const wrapped = function (this: unknown, ...args: unknown[]) {
+    const options = args.find((arg) => typeof arg === "object" && arg !== null) as
+      | tls.ConnectionOptions
+      | undefined;
+    if (options && typeof options.servername === "string" && isIP(options.servername)) {
+      const { servername: _ipAddress, ...rest } = options;
+      args[args.indexOf(options)] = rest;
+    }
+    return Reflect.apply(connect, this, args);
+  };
+  (tls as { connect: unknown }).connect = wrapped;
+}
+let _ipServerNameAllowed = false;
+
+/** etcd3's `credentials` from the files (read now; every failure names the file). */
+function _credentials(files: EtcdTlsFiles): NonNullable<IOptions["credentials"]> {
+  if ((files.certFile === undefined) !== (files.keyFile === undefined)) {
+    throw new TypeError("etcd TLS: a client certificate needs its key (certFile and keyFile)");
+  }
+  const read = (path: string | undefined, what: string, kind: RegExp) => {
+    if (path === undefined) return undefined;
+    let bytes: Uint8Array;
+    try {
+      bytes = Deno.readFileSync(path);
+    } catch (error) {
+      throw new Error(`Cannot read the ${what} "${path}": ${_fileProblem(error)}`, {
+        cause: error,
+      });
+    }
+    if (!kind.test(new TextDecoder().decode(bytes))) {
+      throw new Error(`Cannot read the ${what} "${path}": it holds no PEM ${kind.source}`);
+    }
+    return Buffer.from(bytes);
+  };
+  return {
+    // null: the system's CAs (grpc-js's createSsl takes null; etcd3's type says Buffer).
+    rootCertificate: read(files.caFile, "etcd TLS CA file", /CERTIFICATE/) ??
+      (null as unknown as Buffer),
+    certChain: read(files.certFile, "etcd TLS certificate file", /CERTIFICATE/),
+    privateKey: read(files.keyFile, "etcd TLS key file", /PRIVATE KEY/),
+  };
+}
+
+/** A file error in a few words (`not found`, `permission denied`, ...). */
+function _fileProblem(error: unknown): string {
+  if (error instanceof Deno.errors.NotFound) return "not found";
+  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (error instanceof Deno.errors.NotCapable) return "no read permission (--allow-read)";
+  if (error instanceof Deno.errors.IsADirectory) return "it is a directory";
+  return error instanceof Error ? error.message : String(error);
 }
 
 function _reason(error: unknown): string {
@@ -123,6 +229,8 @@ export class EtcdRegistry implements Registry {
   readonly #timeoutMs: number;
   readonly #logger: Logger;
   readonly #watches = new Set<RegistryWatch>();
+  readonly #tls: EtcdTlsFiles | undefined;
+  readonly #username: string | undefined;
   #closed = false;
 
   /**
@@ -130,7 +238,7 @@ export class EtcdRegistry implements Registry {
    * {@linkcode connectEtcdRegistry}, which also checks that etcd answers.
    */
   constructor(options: EtcdRegistryOptions) {
-    this.endpoints = parseEtcdEndpoints(options.endpoints);
+    this.endpoints = parseEtcdEndpoints(options.endpoints, { tls: options.tls !== undefined });
     this.address = this.endpoints.join(",");
     this.#timeoutMs = options.dialTimeoutMs ?? 5000;
     if (!(this.#timeoutMs > 0)) {
@@ -167,6 +275,10 @@ export class EtcdRegistry implements Registry {
         "grpc.keepalive_timeout_ms": 5_000,
       },
     };
+    if (options.tls) etcdOptions.credentials = _credentials(options.tls);
+    if (this.endpoints.some((url) => url.startsWith("https:"))) _allowIpServerName();
+    this.#tls = options.tls;
+    this.#username = options.username;
     if (options.username !== undefined) {
       etcdOptions.auth = {
         username: options.username,
@@ -178,19 +290,53 @@ export class EtcdRegistry implements Registry {
   }
 
   /**
-   * Checks that etcd answers (a `Status` call); throws
-   * `Cannot reach etcd at <address>: <reason>` when it does not.
+   * Checks that etcd answers (a `Status` call) and that the credentials may read the mesh's
+   * prefix (etcd with authentication on lets anyone call `Status`); throws
+   * `Cannot reach etcd at <address>: <reason>`, `Cannot log in to etcd at ...` or
+   * `Cannot read from etcd at ...`, with what to set when the reason says it.
    */
   async ping(): Promise<void> {
+    let what = "reach";
     try {
       await this.#call("reach etcd", (options) => this.#client.maintenance.status(options));
+      what = "read from";
+      const request = { key: Buffer.from(ACCESS_CHECK_KEY), limit: 1, keys_only: true };
+      await this.#call("read", (options) => this.#client.kv.range(request, options));
     } catch (error) {
       const cause = (error as Error).cause ?? error;
+      const reason = _reason(cause);
       if (cause instanceof EtcdAuthenticationFailedError) {
-        throw new Error(`Cannot log in to etcd at ${this.address}: ${_reason(cause)}`, { cause });
+        throw new Error(`Cannot log in to etcd at ${this.address}: ${reason}`, { cause });
       }
-      throw new Error(`Cannot reach etcd at ${this.address}: ${_reason(cause)}`, { cause });
+      throw new Error(`Cannot ${what} etcd at ${this.address}: ${reason}${this.#hint(reason)}`, {
+        cause,
+      });
     }
+  }
+
+  /** What to do about a failed first contact, when the reason says it: `" (set ...)"` or `""`. */
+  #hint(reason: string): string {
+    if (/user name is empty/.test(reason) && this.#username === undefined) {
+      return " (etcd has authentication on: set ETCD_USERNAME and ETCD_PASSWORD)";
+    }
+    if (/permission denied/.test(reason)) {
+      return ` (the user needs read and write access to the "${ACCESS_CHECK_KEY}" prefix)`;
+    }
+    if (/unable to (verify|get local issuer)|self[- ]signed certificate/i.test(reason)) {
+      return this.#tls?.caFile === undefined
+        ? " (etcd's TLS certificate is not signed by a CA this client trusts: set ETCD_CA_FILE " +
+          "to the CA that signed it)"
+        : ` (etcd's TLS certificate is not signed by the CA in "${this.#tls.caFile}")`;
+    }
+    const https = this.endpoints.some((url) => url.startsWith("https:"));
+    if (!https && /Failed to connect|Protocol error|Connection dropped/.test(reason)) {
+      return " (if etcd serves TLS, use https:// endpoints and set ETCD_CA_FILE)";
+    }
+    if (https && this.#tls?.certFile === undefined && /EPIPE|ECONNRESET|certificate/.test(reason)) {
+      return " (if etcd verifies clients (--client-cert-auth), set ETCD_CERT_FILE and " +
+        "ETCD_KEY_FILE to a client certificate and its key)";
+    }
+    return "";
   }
 
   async grantLease(ttlSeconds: number): Promise<LeaseId> {

@@ -13,6 +13,11 @@
  * Deno a socket error can fire after nats.js has detached its listeners, which would otherwise
  * crash the process with an uncaught `ECONNRESET` (seen when the server refuses credentials).
  *
+ * Credentials: a user and password, a token, or an NKey seed file (never more than one kind), and
+ * TLS with a CA file and, for mutual TLS, a client certificate and key. The files are read (and
+ * checked) before connecting, so a missing or unreadable one is an error naming it. Passwords,
+ * tokens and seeds never appear in a message or a log line.
+ *
  * @example
  * ```ts
  * import { connectNatsBus } from "./nats_bus.ts";
@@ -26,24 +31,29 @@
  */
 
 import {
+  type Authenticator,
   createInbox,
   headers as natsHeaders,
   type Msg,
   type MsgHdrs,
   type NatsConnection,
   NatsConnectionImpl,
+  nkeyAuthenticator,
+  nkeys,
   setTransportFactory,
   type Subscription,
+  type TlsOptions,
 } from "@nats-io/transport-node";
 import { nodeResolveHost, NodeTransport } from "@nats-io/transport-node/lib/node_transport.js";
 import type { Socket } from "node:net";
-import type { TLSSocket } from "node:tls";
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from "node:tls";
 import {
   type Bus,
   BusClosedError,
   type BusMessage,
   type BusStatus,
   type BusSubscription,
+  checkSubscribeSubject,
   type MeshHeaders,
   type PublishOptions,
   type SubscribeOptions,
@@ -65,6 +75,16 @@ export interface NatsBusOptions {
   pass?: string;
   /** Token for token authentication. */
   token?: string;
+  /**
+   * A file holding a user NKey seed (`SU...`, as `nk -gen user` or `nsc` write it) for NKey
+   * authentication: the seed signs the server's nonce; only the public key is sent.
+   */
+  nkeySeedFile?: string;
+  /**
+   * TLS. When present (even `{}`), the connection must be TLS; without it, TLS is used when the
+   * server asks for it, verified against the system's CAs.
+   */
+  tls?: NatsTlsFiles;
   /** How long the first connection may take, in milliseconds. Default: 5000. */
   timeoutMs?: number;
   /** Reconnect attempts per server after a loss; `-1` means forever. Default: `-1`. */
@@ -75,6 +95,16 @@ export interface NatsBusOptions {
   inboxPrefix?: string;
   /** Where connection events and misbehaving subscribers are reported. Default: standard error. */
   logger?: Logger;
+}
+
+/** Certificate files for a TLS connection to NATS (PEM). */
+export interface NatsTlsFiles {
+  /** The CA(s) that signed the server's certificate. Default: the system's CAs. */
+  caFile?: string;
+  /** This client's certificate, for servers that verify clients (`--tlsverify`). */
+  certFile?: string;
+  /** The private key of `certFile`. */
+  keyFile?: string;
 }
 
 /** Options for the {@linkcode NatsBus} constructor (when wrapping an existing connection). */
@@ -155,7 +185,7 @@ export class NatsBus implements Bus {
     options?: SubscribeOptions,
   ): BusSubscription {
     if (this.#closed || this.#closing) throw new BusClosedError();
-    _checkSubscribeSubject(subject);
+    checkSubscribeSubject(subject);
     let active = true;
     const logger = this.#logger;
     let sub: Subscription;
@@ -304,8 +334,11 @@ export class NatsBus implements Bus {
  * `timeoutMs`; after that the connection reconnects forever (by default) every 250 ms.
  *
  * Throws `Error("Cannot connect to NATS at nats://127.0.0.1:4222: connection refused")` (the
- * nats.js error as `cause`) when the first connection fails, and a `TypeError` for a malformed
- * server address.
+ * nats.js error as `cause`) when the first connection fails, a `TypeError` for a malformed server
+ * address or several kinds of credentials, and `Error('Cannot read the NATS TLS CA file "..."')`
+ * (or key, certificate, NKey seed file) when a file cannot be read or does not hold what it should.
+ * When the server refuses a client that gave no credentials, or a certificate is not trusted, the
+ * message says what to set.
  *
  * @example
  * ```ts
@@ -318,6 +351,22 @@ export async function connectNatsBus(options: NatsBusOptions): Promise<NatsBus> 
   const shown = servers.map(_redact).join(", ");
   const inboxPrefix = options.inboxPrefix ?? "_INBOX";
   const timeoutMs = options.timeoutMs ?? 5000;
+  const kinds = [
+    options.user !== undefined || options.pass !== undefined ? "a user and password" : "",
+    options.token !== undefined ? "a token" : "",
+    options.nkeySeedFile !== undefined ? "an NKey seed file" : "",
+  ].filter(Boolean);
+  if (kinds.length > 1) {
+    throw new TypeError(
+      `Cannot connect to NATS at ${shown}: give one kind of credentials, not ${
+        kinds.join(" and ")
+      }`,
+    );
+  }
+  const authenticator = options.nkeySeedFile === undefined
+    ? undefined
+    : await _nkeyAuthenticator(options.nkeySeedFile);
+  const tls = options.tls === undefined ? undefined : await _tlsOptions(options.tls);
   let nc: NatsConnection;
   try {
     nc = await _connect({
@@ -326,6 +375,8 @@ export async function connectNatsBus(options: NatsBusOptions): Promise<NatsBus> 
       user: options.user,
       pass: options.pass,
       token: options.token,
+      ...(authenticator ? { authenticator } : {}),
+      ...(tls ? { tls } : {}),
       timeout: timeoutMs,
       reconnect: true,
       maxReconnectAttempts: options.maxReconnectAttempts ?? -1,
@@ -335,9 +386,101 @@ export async function connectNatsBus(options: NatsBusOptions): Promise<NatsBus> 
     });
   } catch (error) {
     const reason = _reason(error, timeoutMs);
-    throw new Error(`Cannot connect to NATS at ${shown}: ${reason}`, { cause: error });
+    throw new Error(`Cannot connect to NATS at ${shown}: ${reason}${_hint(reason, options)}`, {
+      cause: error,
+    });
   }
   return new NatsBus(nc, { address: shown, inboxPrefix, logger: options.logger });
+}
+
+/** What to do about a refused connection, when the reason says it: `" (set ...)"` or `""`. */
+function _hint(reason: string, options: NatsBusOptions): string {
+  const credentials = options.user ?? options.pass ?? options.token ?? options.nkeySeedFile;
+  if (/authorization violation/i.test(reason) && credentials === undefined) {
+    return " (the server wants credentials: set NATS_USER and NATS_PASSWORD, NATS_TOKEN or " +
+      "NATS_NKEY_SEED_FILE)";
+  }
+  if (/unable to (verify|get local issuer)|self[- ]signed certificate/i.test(reason)) {
+    return options.tls?.caFile === undefined
+      ? " (the server's TLS certificate is not signed by a CA this client trusts: set " +
+        "NATS_CA_FILE to the CA that signed it)"
+      : ` (the server's TLS certificate is not signed by the CA in "${options.tls.caFile}")`;
+  }
+  const timedOut = /^no answer within/.test(reason);
+  if (/certificate required|alert number 116|handshake failure/i.test(reason) || timedOut) {
+    // A server that verifies clients (--tlsverify) closes the connection of a client without a
+    // certificate in a way nats.js under Deno does not notice: the first connect times out.
+    if (timedOut && (options.tls === undefined || options.tls.certFile !== undefined)) return "";
+    return options.tls?.certFile === undefined
+      ? " (if the server verifies clients (--tlsverify), set NATS_CERT_FILE and NATS_KEY_FILE " +
+        "to a client certificate and its key)"
+      : " (the server did not accept the client certificate)";
+  }
+  return "";
+}
+
+/** Reads a PEM (or seed) file for a connection; every failure names the file and its role. */
+async function _readFile(path: string, what: string): Promise<string> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    throw new Error(`Cannot read the ${what} "${path}": ${_fileProblem(error)}`, { cause: error });
+  }
+  return text;
+}
+
+/** A file error in a few words (`not found`, `permission denied`, ...). */
+function _fileProblem(error: unknown): string {
+  if (error instanceof Deno.errors.NotFound) return "not found";
+  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (error instanceof Deno.errors.NotCapable) return "no read permission (--allow-read)";
+  if (error instanceof Deno.errors.IsADirectory) return "it is a directory";
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** The TLS options of nats.js, with the files' contents (checked to be PEM). */
+async function _tlsOptions(files: NatsTlsFiles): Promise<TlsOptions> {
+  if ((files.certFile === undefined) !== (files.keyFile === undefined)) {
+    throw new TypeError(
+      "Cannot connect to NATS: a TLS client certificate needs its key (certFile and keyFile)",
+    );
+  }
+  const tls: TlsOptions = {};
+  const read = async (path: string, what: string, kind: RegExp) => {
+    const text = await _readFile(path, what);
+    if (!kind.test(text)) {
+      throw new Error(`Cannot read the ${what} "${path}": it holds no PEM ${kind.source}`);
+    }
+    return text;
+  };
+  if (files.caFile !== undefined) {
+    tls.ca = await read(files.caFile, "NATS TLS CA file", /CERTIFICATE/);
+  }
+  if (files.certFile !== undefined && files.keyFile !== undefined) {
+    tls.cert = await read(files.certFile, "NATS TLS certificate file", /CERTIFICATE/);
+    tls.key = await read(files.keyFile, "NATS TLS key file", /PRIVATE KEY/);
+  }
+  return tls;
+}
+
+/** An NKey authenticator from a seed file; checks that it holds a user seed (never shown). */
+async function _nkeyAuthenticator(path: string): Promise<Authenticator> {
+  const what = "NATS NKey seed file";
+  const text = await _readFile(path, what);
+  // The file may hold only the seed, or the seed among other lines (as `nk -gen user -pubout`).
+  const seed = /\bSU[A-Z2-7]{50,}\b/.exec(text)?.[0];
+  let publicKey = "";
+  try {
+    if (seed) publicKey = nkeys.fromSeed(new TextEncoder().encode(seed)).getPublicKey();
+  } catch {
+    // not a valid seed: said below
+  }
+  if (!publicKey.startsWith("U")) {
+    throw new Error(`Cannot read the ${what} "${path}": it holds no user NKey seed (SU...)`);
+  }
+  const bytes = new TextEncoder().encode(seed);
+  return nkeyAuthenticator(() => bytes);
 }
 
 /**
@@ -346,32 +489,96 @@ export async function connectNatsBus(options: NatsBusOptions): Promise<NatsBus> 
  * 'Authorization Violation'`) can already be queued for emission at that moment; with no
  * `error` listener left it becomes an uncaught exception that kills the process. This transport
  * keeps a no-op `error` listener on its sockets at all times; nats.js's own listeners still see
- * every error while they are attached.
+ * every error while they are attached. It also names the host a TLS certificate is checked
+ * against (see `startTLS`).
  */
 class _GuardedTransport extends NodeTransport {
+  #hostname = "";
+  #early: _EarlyEvents | undefined;
   override async dial(hp: { hostname: string; port: number }): Promise<Socket> {
+    this.#hostname = hp.hostname;
     return _guardSocket(await super.dial(hp));
   }
-  override async startTLS(): Promise<TLSSocket> {
-    return _guardSocket(await super.startTLS());
+  /**
+   * The STARTTLS upgrade, as nats.js's own with two differences that matter under Deno:
+   *
+   * - It names the host dialled: Deno's `node:tls` checks the server's certificate against
+   *   `servername`, else `host`, else `"localhost"` (Node falls back to the socket's host).
+   *   nats.js gives no server name for an IP address and no host, so a certificate for 10.0.0.5
+   *   would be checked against "localhost".
+   * - The socket is guarded from its creation, and what happens between the end of the handshake
+   *   and `setupHandlers()` is kept for nats.js. A server that verifies clients (`--tlsverify`)
+   *   answers a client without a certificate with an alert right after the handshake; Deno can
+   *   deliver it in the same read as the handshake's end, just after nats.js has removed every
+   *   listener: unguarded, it killed the process ("Uncaught Error: received fatal alert").
+   */
+  override startTLS(): Promise<TLSSocket> {
+    const configured = this.options.tls;
+    const options: ConnectionOptions = {
+      socket: this.socket,
+      servername: this.tlsName,
+      host: this.#hostname,
+      rejectUnauthorized: true,
+      ...(typeof configured === "object" && configured !== null ? configured : {}),
+    };
+    const early: _EarlyEvents = { closed: false };
+    this.#early = early;
+    return new Promise<TLSSocket>((resolve, reject) => {
+      let failure: unknown;
+      const socket = tlsConnect(options, () => {
+        socket.removeAllListeners(); // nats.js attaches its own in setupHandlers()
+        resolve(socket);
+      });
+      _guardSocket(socket, early);
+      socket.on("error", (error) => (failure = error));
+      socket.on("close", () => reject(failure ?? new Error("the TLS handshake did not finish")));
+    });
+  }
+  /** nats.js's handlers, then whatever the socket reported before they were attached. */
+  override setupHandlers(): void {
+    super.setupHandlers();
+    const early = this.#early;
+    this.#early = undefined;
+    if (early?.error !== undefined) this.socket.emit("error", early.error);
+    if (early?.closed) this.socket.emit("close", early.error !== undefined);
   }
   override async tlsFirst(hp: { hostname: string; port: number }): Promise<TLSSocket> {
     return _guardSocket(await super.tlsFirst(hp));
   }
 }
 
+/** What a TLS socket reported while nobody else listened (see `_GuardedTransport.startTLS`). */
+interface _EarlyEvents {
+  error?: unknown;
+  closed: boolean;
+}
+
 function _ignore(): void {}
 
-function _guardSocket<S extends Socket>(socket: S): S {
+/**
+ * Keeps an `error` listener on `socket` whatever `removeAllListeners` removes; with `early`, that
+ * listener (and one for `close`) also records what happened, until nats.js listens itself.
+ */
+function _guardSocket<S extends Socket>(socket: S, early?: _EarlyEvents): S {
   const target: Socket = socket;
+  const onError = early
+    ? (error: unknown) => {
+      if (early.error === undefined) early.error = error;
+    }
+    : _ignore;
+  const onClose = () => {
+    if (early) early.closed = true;
+  };
   const removeAll = target.removeAllListeners;
   // Keep the caller's arity: `removeAllListeners(undefined)` is not `removeAllListeners()`.
   target.removeAllListeners = (...args: [eventName?: string | symbol]) => {
     removeAll.apply(target, args);
-    if (args.length === 0 || args[0] === "error") target.on("error", _ignore);
+    if (args.length === 0 || args[0] === "error") target.on("error", onError);
+    if (early && (args.length === 0 || args[0] === "close")) target.on("close", onClose);
     return target;
   };
-  target.on("error", _ignore);
+  target.on("error", onError);
+  if (early) target.on("close", onClose);
   return socket;
 }
 
@@ -478,11 +685,3 @@ function _redact(server: string): string {
  * Throws a `TypeError` unless `subject` is a valid subscription subject (the server would reject
  * it asynchronously, leaving a subscription that never delivers).
  */
-function _checkSubscribeSubject(subject: string): void {
-  const tokens = typeof subject === "string" && subject.length > 0 ? subject.split(".") : [""];
-  tokens.forEach((token, i) => {
-    const ok = token.length > 0 && !/\s/.test(token) &&
-      (token === "*" || (token === ">" && i === tokens.length - 1) || !/[*>]/.test(token));
-    if (!ok) throw new TypeError(`Cannot subscribe to "${subject}": not a valid subject`);
-  });
-}

@@ -66,6 +66,8 @@ export async function connectPlanes(settings: PlaneSettings): Promise<Planes> {
     user: nats.user,
     pass: nats.pass,
     token: nats.token,
+    nkeySeedFile: nats.nkeySeedFile,
+    tls: nats.tls,
     name: settings.name,
     logger,
   });
@@ -75,6 +77,7 @@ export async function connectPlanes(settings: PlaneSettings): Promise<Planes> {
       endpoints: etcd.endpoints,
       username: etcd.username,
       password: etcd.password,
+      tls: etcd.tls,
       logger,
     });
   } catch (error) {

@@ -35,6 +35,7 @@ export async function status(settings: StatusSettings): Promise<string> {
     endpoints: config.etcd.endpoints,
     username: config.etcd.username,
     password: config.etcd.password,
+    tls: config.etcd.tls,
   });
   try {
     const namespace = settings.namespace ?? doc?.namespace;

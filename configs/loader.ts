@@ -5,8 +5,9 @@
  *    column of every key and value, and check the top-level keys (`namespace`, `graph`, `nats`,
  *    `etcd`, `log_level`). Other top-level keys are kept as raw component sections.
  * 2. {@linkcode resolveConfig} checks each section against its component's schema, applies the
- *    `--Component.key=value` overrides and the `NATS_SERVER` / `ETCD_ENDPOINTS` environment, and
- *    fills the defaults.
+ *    `--Component.key=value` overrides and the `NATS_SERVER` / `ETCD_ENDPOINTS` environment (and
+ *    the credential and TLS variables, see {@linkcode NATS_ENV} and {@linkcode ETCD_ENV}),
+ *    and fills the defaults.
  *
  * Every problem is a {@linkcode ConfigError} whose message starts with `file:line:col:`.
  *
@@ -28,9 +29,9 @@
 import { dirname, isAbsolute, resolve } from "node:path";
 import { isAlias, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
 import {
+  boolean,
   checkValue,
   type ConfigSchema,
-  boolean,
   type ConfigValues,
   defineSchema,
   describeField,
@@ -80,19 +81,40 @@ export interface ConfigEntry {
   value: ConfigNode;
 }
 
-/** The NATS connection settings (`nats:` key or `NATS_SERVER`). */
+/**
+ * Certificate files of a TLS connection (`tls:` under `nats:` or `etcd:`). Paths only: the files
+ * are read when the connection is made. In a config file a relative path is relative to the file.
+ */
+export interface TlsFiles {
+  /** PEM file of the CA(s) that signed the server's certificate. Default: the system's CAs. */
+  caFile?: string;
+  /** PEM file of this client's certificate (mutual TLS); needs {@linkcode TlsFiles.keyFile}. */
+  certFile?: string;
+  /** PEM file of the private key of {@linkcode TlsFiles.certFile}. */
+  keyFile?: string;
+}
+
+/** The NATS connection settings (`nats:` key, `NATS_SERVER` and the other `NATS_*` variables). */
 export interface NatsConfig {
   servers: string[];
+  /** User name; needs {@linkcode NatsConfig.pass}. */
   user?: string;
   pass?: string;
   token?: string;
+  /** A file holding the user's NKey seed (`SU...`), as `nsc` or `nk -gen user` write it. */
+  nkeySeedFile?: string;
+  /** TLS settings; when present (even empty) the connection must be TLS. */
+  tls?: TlsFiles;
 }
 
-/** The etcd connection settings (`etcd:` key or `ETCD_ENDPOINTS`). */
+/** The etcd connection settings (`etcd:` key, `ETCD_ENDPOINTS` and the other `ETCD_*` variables). */
 export interface EtcdConfig {
   endpoints: string[];
+  /** User name when etcd has authentication on; needs {@linkcode EtcdConfig.password}. */
   username?: string;
   password?: string;
+  /** TLS settings; when present (even empty) the endpoints are `https://`. */
+  tls?: TlsFiles;
 }
 
 /** The accepted `log_level` values. */
@@ -140,7 +162,11 @@ export interface ResolvedConfig {
 export interface ResolveOptions {
   /** Dynamo-style overrides: `--Processor.router=random`, `--Worker.ServiceArgs.workers=3`. */
   overrides?: string[];
-  /** Environment; `NATS_SERVER` and `ETCD_ENDPOINTS` (comma-separated) beat the file. */
+  /**
+   * Environment; `NATS_SERVER` and `ETCD_ENDPOINTS` (comma-separated) beat the file, and so do
+   * the variables of {@linkcode NATS_ENV} and {@linkcode ETCD_ENV}, one key at a time. An
+   * empty variable counts as unset.
+   */
   env?: Record<string, string | undefined>;
 }
 
@@ -148,8 +174,57 @@ export interface ResolveOptions {
 export const TOP_LEVEL_KEYS = ["namespace", "graph", "nats", "etcd", "log_level"] as const;
 const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
 const NAME = /^[A-Za-z0-9_-]+$/;
-const NATS_EXTRA = ["user", "pass", "token"];
-const ETCD_EXTRA = ["username", "password"];
+
+/** How a credential or TLS key of `nats:` / `etcd:` reads: its YAML key, field and variable. */
+interface _PlaneKey {
+  /** The key in the file (`nkey_seed_file`, or `ca_file` under `tls:`). */
+  yaml: string;
+  /** The field of {@linkcode NatsConfig} / {@linkcode EtcdConfig} / {@linkcode TlsFiles}. */
+  field: string;
+  /** The environment variable that beats the file. */
+  env: string;
+  /** `secret`: never echoed in a message; `file`: a path, relative to the config file. */
+  kind: "string" | "secret" | "file";
+}
+
+const NATS_KEYS: readonly _PlaneKey[] = [
+  { yaml: "user", field: "user", env: "NATS_USER", kind: "string" },
+  { yaml: "pass", field: "pass", env: "NATS_PASSWORD", kind: "secret" },
+  { yaml: "token", field: "token", env: "NATS_TOKEN", kind: "secret" },
+  { yaml: "nkey_seed_file", field: "nkeySeedFile", env: "NATS_NKEY_SEED_FILE", kind: "file" },
+];
+const ETCD_KEYS: readonly _PlaneKey[] = [
+  { yaml: "username", field: "username", env: "ETCD_USERNAME", kind: "string" },
+  { yaml: "password", field: "password", env: "ETCD_PASSWORD", kind: "secret" },
+];
+const _tlsKeys = (prefix: string): readonly _PlaneKey[] => [
+  { yaml: "ca_file", field: "caFile", env: `${prefix}_CA_FILE`, kind: "file" },
+  { yaml: "cert_file", field: "certFile", env: `${prefix}_CERT_FILE`, kind: "file" },
+  { yaml: "key_file", field: "keyFile", env: `${prefix}_KEY_FILE`, kind: "file" },
+];
+const NATS_TLS_KEYS = _tlsKeys("NATS");
+const ETCD_TLS_KEYS = _tlsKeys("ETCD");
+
+/**
+ * The environment variables of the `nats:` keys (besides `NATS_SERVER`), by key. Each beats the
+ * file's value of its key.
+ */
+export const NATS_ENV: Readonly<Record<string, string>> = Object.fromEntries(
+  [...NATS_KEYS, ...NATS_TLS_KEYS.map((k) => ({ ...k, yaml: `tls.${k.yaml}` }))]
+    .map((k) => [k.yaml, k.env]),
+);
+
+/**
+ * The environment variables of the `etcd:` keys (besides `ETCD_ENDPOINTS`), by key. Each beats
+ * the file's value of its key.
+ */
+export const ETCD_ENV: Readonly<Record<string, string>> = Object.fromEntries(
+  [...ETCD_KEYS, ...ETCD_TLS_KEYS.map((k) => ({ ...k, yaml: `tls.${k.yaml}` }))]
+    .map((k) => [k.yaml, k.env]),
+);
+
+/** Where each `nats:` / `etcd:` key of a parsed file was (`user`, `tls`, `tls.ca_file`). */
+const _planePositions = new WeakMap<object, Map<string, Position>>();
 
 /** Reads and parses a config file; a missing file is `Config file "x" not found`. */
 export async function readConfigFile(path: string): Promise<ConfigDocument> {
@@ -235,11 +310,27 @@ export function parseConfigText(text: string, fileName: string): ConfigDocument 
       }
       doc.logLevel = level as LogLevel;
     } else if (key === "nats") {
-      const { list, extra } = _endpoints(fileName, key, value, "servers", NATS_EXTRA);
+      const { list, extra, positions } = _endpoints(
+        fileName,
+        key,
+        value,
+        "servers",
+        NATS_KEYS,
+        NATS_TLS_KEYS,
+      );
       doc.nats = { servers: list, ...extra };
+      _planePositions.set(doc.nats, positions);
     } else if (key === "etcd") {
-      const { list, extra } = _endpoints(fileName, key, value, "endpoints", ETCD_EXTRA);
+      const { list, extra, positions } = _endpoints(
+        fileName,
+        key,
+        value,
+        "endpoints",
+        ETCD_KEYS,
+        ETCD_TLS_KEYS,
+      );
       doc.etcd = { endpoints: list, ...extra };
+      _planePositions.set(doc.etcd, positions);
     } else {
       doc.sections.push(entry);
     }
@@ -295,13 +386,16 @@ export function resolveConfig(
   };
   if (doc.graph !== undefined) config.graph = doc.graph;
   if (doc.logLevel !== undefined) config.logLevel = doc.logLevel;
-  const natsEnv = _splitList(options.env?.NATS_SERVER ?? "");
+  const env = options.env ?? {};
+  const natsEnv = _splitList(env.NATS_SERVER ?? "");
   if (natsEnv.length > 0 || doc.nats) {
-    config.nats = { ...doc.nats, servers: natsEnv.length > 0 ? natsEnv : doc.nats!.servers };
+    const nats = { ...doc.nats, servers: natsEnv.length > 0 ? natsEnv : doc.nats!.servers };
+    config.nats = _withPlaneEnv(file, "nats", nats, doc.nats, env, NATS_KEYS, NATS_TLS_KEYS);
   }
-  const etcdEnv = _splitList(options.env?.ETCD_ENDPOINTS ?? "");
+  const etcdEnv = _splitList(env.ETCD_ENDPOINTS ?? "");
   if (etcdEnv.length > 0 || doc.etcd) {
-    config.etcd = { ...doc.etcd, endpoints: etcdEnv.length > 0 ? etcdEnv : doc.etcd!.endpoints };
+    const etcd = { ...doc.etcd, endpoints: etcdEnv.length > 0 ? etcdEnv : doc.etcd!.endpoints };
+    config.etcd = _withPlaneEnv(file, "etcd", etcd, doc.etcd, env, ETCD_KEYS, ETCD_TLS_KEYS);
   }
   return config;
 }
@@ -473,24 +567,35 @@ function _string(file: string, key: string, node: ConfigNode): string {
   throw new ConfigError(`${key}: expected a string, got ${_got(node)}`, { file, pos: node.pos });
 }
 
-/** Reads `nats:` / `etcd:`: a URL, comma-separated URLs, a list, or a mapping with credentials. */
+/**
+ * Reads `nats:` / `etcd:`: a URL, comma-separated URLs, a list, or a mapping with the list under
+ * `listKey`, credentials (`keys`) and `tls:` (`tlsKeys`). Secrets are never echoed in messages;
+ * file paths are resolved against the config file's directory.
+ */
 function _endpoints(
   file: string,
   key: string,
   node: ConfigNode,
   listKey: string,
-  extraKeys: string[],
-): { list: string[]; extra: Record<string, string> } {
-  const extra: Record<string, string> = {};
+  keys: readonly _PlaneKey[],
+  tlsKeys: readonly _PlaneKey[],
+): { list: string[]; extra: Record<string, unknown>; positions: Map<string, Position> } {
+  const extra: Record<string, unknown> = {};
+  const positions = new Map<string, Position>();
   let listNode: ConfigNode | undefined = node;
   if (node.kind === "map") {
     listNode = undefined;
     for (const entry of node.entries) {
+      const spec = keys.find((k) => k.yaml === entry.key);
       if (entry.key === listKey) listNode = entry.value;
-      else if (extraKeys.includes(entry.key)) {
-        extra[entry.key] = _string(file, `${key}.${entry.key}`, entry.value);
+      else if (spec) {
+        extra[spec.field] = _planeValue(file, `${key}.${entry.key}`, entry.value, spec);
+        positions.set(entry.key, entry.keyPos);
+      } else if (entry.key === "tls") {
+        extra.tls = _tlsSection(file, `${key}.tls`, entry.value, tlsKeys, positions);
+        positions.set("tls", entry.keyPos);
       } else {
-        const allowed = [listKey, ...extraKeys].join(", ");
+        const allowed = [listKey, ...keys.map((k) => k.yaml), "tls"].join(", ");
         throw new ConfigError(`unknown key "${key}.${entry.key}"; expected one of ${allowed}`, {
           file,
           pos: entry.keyPos,
@@ -512,7 +617,126 @@ function _endpoints(
       { file, pos: listNode.pos },
     );
   }
-  return { list, extra };
+  return { list, extra, positions };
+}
+
+/** Reads `tls:` of `nats:` / `etcd:`: a mapping of file keys; `{}` asks for TLS with system CAs. */
+function _tlsSection(
+  file: string,
+  what: string,
+  node: ConfigNode,
+  keys: readonly _PlaneKey[],
+  positions: Map<string, Position>,
+): TlsFiles {
+  if (node.kind !== "map") {
+    throw new ConfigError(
+      `${what}: expected a mapping of ${keys.map((k) => k.yaml).join(", ")} ` +
+        `({} for TLS with the system's CAs), got ${_got(node)}`,
+      { file, pos: node.pos },
+    );
+  }
+  const tls: Record<string, string> = {};
+  for (const entry of node.entries) {
+    const spec = keys.find((k) => k.yaml === entry.key);
+    if (!spec) {
+      const allowed = keys.map((k) => k.yaml).join(", ");
+      throw new ConfigError(`unknown key "${what}.${entry.key}"; expected one of ${allowed}`, {
+        file,
+        pos: entry.keyPos,
+      });
+    }
+    tls[spec.field] = _planeValue(file, `${what}.${entry.key}`, entry.value, spec);
+    positions.set(`tls.${entry.key}`, entry.keyPos);
+  }
+  return tls as TlsFiles;
+}
+
+/** One credential or file value: a string; a secret is not echoed; a path is resolved. */
+function _planeValue(file: string, what: string, node: ConfigNode, spec: _PlaneKey): string {
+  const isString = node.kind === "scalar" && typeof node.value === "string";
+  if (spec.kind === "secret" && !isString) {
+    const got = node.kind === "scalar"
+      ? (node.value === null ? "nothing" : `a ${typeof node.value} (put it in quotes)`)
+      : `a ${node.kind === "map" ? "mapping" : "list"}`;
+    throw new ConfigError(`${what}: expected a string, got ${got}`, { file, pos: node.pos });
+  }
+  const value = _string(file, what, node);
+  if (spec.kind !== "file") return value;
+  if (value.trim() === "") {
+    throw new ConfigError(`${what}: expected a file path, got ""`, { file, pos: node.pos });
+  }
+  return isAbsolute(value) ? value : resolve(dirname(file), value);
+}
+
+/**
+ * Applies the credential and TLS variables to a merged `nats` / `etcd` setting (each beats the
+ * file's value of its key) and checks what must go together: a user with a password, a client
+ * certificate with its key, and (NATS) one kind of credentials. A mistake names the file, line and
+ * key when the file set it, the variable otherwise, and never a secret.
+ */
+function _withPlaneEnv<T extends NatsConfig | EtcdConfig>(
+  file: string,
+  plane: "nats" | "etcd",
+  merged: T,
+  fromFile: object | undefined,
+  env: Record<string, string | undefined>,
+  keys: readonly _PlaneKey[],
+  tlsKeys: readonly _PlaneKey[],
+): T {
+  const positions = (fromFile && _planePositions.get(fromFile)) ?? new Map<string, Position>();
+  const fromEnv = new Set<string>();
+  const out = { ...merged } as Record<string, unknown>;
+  for (const spec of keys) {
+    const value = env[spec.env];
+    if (value === undefined || value === "") continue;
+    out[spec.field] = value;
+    fromEnv.add(spec.yaml);
+  }
+  const tls: Record<string, string> = { ...(merged.tls as Record<string, string> | undefined) };
+  for (const spec of tlsKeys) {
+    const value = env[spec.env];
+    if (value === undefined || value === "") continue;
+    tls[spec.field] = value;
+    fromEnv.add(`tls.${spec.yaml}`);
+  }
+  if (merged.tls || Object.keys(tls).length > 0) out.tls = tls;
+
+  const all = [...keys, ...tlsKeys.map((k) => ({ ...k, yaml: `tls.${k.yaml}` }))];
+  const specOf = (yaml: string) => all.find((k) => k.yaml === yaml)!;
+  /** How a key is named in a message: its variable, or `plane.key` (with the file position). */
+  const source = (yaml: string) => fromEnv.has(yaml) ? specOf(yaml).env : `${plane}.${yaml}`;
+  const where = (yaml: string) => {
+    const pos = fromEnv.has(yaml) ? undefined : positions.get(yaml);
+    return pos ? { file, pos } : undefined;
+  };
+  const isSet = (yaml: string) => {
+    const field = specOf(yaml).field;
+    return yaml.startsWith("tls.") ? tls[field] !== undefined : out[field] !== undefined;
+  };
+  const needs = (yaml: string, other: string, what: string) => {
+    if (!isSet(yaml) || isSet(other)) return;
+    throw new ConfigError(
+      `${source(yaml)} is set but not ${what}: set ${plane}.${other} or ${specOf(other).env} too`,
+      where(yaml),
+    );
+  };
+  const [user, pass] = plane === "nats" ? ["user", "pass"] : ["username", "password"];
+  needs(user!, pass!, "the password");
+  needs(pass!, user!, "the user name");
+  needs("tls.cert_file", "tls.key_file", "the key");
+  needs("tls.key_file", "tls.cert_file", "the certificate");
+  if (plane === "nats") {
+    const kinds = [user!, "token", "nkey_seed_file"].filter(isSet);
+    if (kinds.length > 1) {
+      const are = kinds.length > 2 ? "are all set" : "are both set";
+      throw new ConfigError(
+        `NATS credentials: ${kinds.map(source).join(" and ")} ${are}; use one kind ` +
+          "(a user and password, a token or an NKey seed file)",
+        kinds.map(where).find(Boolean),
+      );
+    }
+  }
+  return out as T;
 }
 
 /** The plain JS value of a node (for schema checks). */

@@ -247,7 +247,7 @@ Deno.test("parseConfigText() checks namespace, graph, log_level, nats and etcd",
     ],
     [
       "etcd:\n  endpoints: http://a:2379\n  user: me\n",
-      'configs/x.yaml:3:3: unknown key "etcd.user"; expected one of endpoints, username, password',
+      'configs/x.yaml:3:3: unknown key "etcd.user"; expected one of endpoints, username, password, tls',
     ],
     ["etcd:\n  username: me\n", 'configs/x.yaml:2:3: etcd: missing key "endpoints"'],
     ["- a\n- b\n", 'configs/x.yaml:1:1: expected a mapping of top-level keys, got ["a","b"]'],
