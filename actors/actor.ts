@@ -124,6 +124,8 @@ export class Actor {
   #stopping = new AbortController();
   #state: "new" | "starting" | "running" | "stopping" | "stopped" = "new";
   #drained: (() => void) | undefined;
+  /** A graceful stop is under way: requests still delivered to the mailbox are served. */
+  #draining = false;
   #exit!: (exit: ChildExit) => void;
   /**
    * Settles when the instance fails by itself (its mailbox subscription ended, or `fail()` was
@@ -262,7 +264,9 @@ export class Actor {
     if (this.#state === "stopped" || this.#state === "stopping") return;
     const wasRunning = this.#state === "running";
     this.#state = "stopping";
+    this.#draining = wasRunning;
     this.#stopping.abort(new MeshError("cancelled", "The instance is stopping"));
+    if (wasRunning) await this.#markDraining();
     for (const key of this.#keys) {
       await this.#host.keeper.deregister(key).catch((error) =>
         this.#log.warn("Could not deregister; the key expires with the lease", { key, error })
@@ -290,6 +294,24 @@ export class Actor {
     if (wasRunning) await this.definition.stop?.();
     this.#state = "stopped";
     this.#log.info("Instance stopped");
+  }
+
+  /**
+   * Marks every registry record of this instance `meta.draining` before they are deleted: callers
+   * stop routing here, and the deletion that follows (in the same order on every watch) does not
+   * fail the requests this instance is still finishing (DESIGN.md §5: deregister, then drain).
+   */
+  async #markDraining(): Promise<void> {
+    const keeper = this.#host.keeper;
+    for (const key of this.#keys) {
+      const value = keeper.keys.get(key);
+      if (value === undefined) continue;
+      const info = JSON.parse(value) as InstanceInfo;
+      const draining: InstanceInfo = { ...info, meta: { ...info.meta, draining: true } };
+      await keeper.register(key, JSON.stringify(draining)).catch((error) =>
+        this.#log.warn("Could not mark the instance draining", { key, error })
+      );
+    }
   }
 
   /**
@@ -395,7 +417,9 @@ export class Actor {
       }
     };
     try {
-      if (this.#state !== "running") {
+      // While a graceful stop deregisters, the mailbox still delivers what callers sent before
+      // they saw it go: that is served (the drain waits for it), not refused.
+      if (this.#state !== "running" && !(this.#state === "stopping" && this.#draining)) {
         throw new MeshError("no_instances", `Instance "${this.id}" is stopping`);
       }
       if (envelope.deadline <= this.#host.clock.now()) {

@@ -138,7 +138,15 @@ export class EndpointClient {
     this.#policy(this.settings.policy); // validates the name now, not on the first call
     this.#offView = view.onChange((change) => {
       this.#down.delete(change.instance);
-      if (change.type === "removed") host.inbox.failInstance(change.instance);
+      // A lost instance fails its calls at once. Not so one that deregistered in a graceful stop
+      // (it said so first: `meta.draining`) and is finishing those calls, nor one that a reload
+      // no longer found (the store was wiped: it is alive and registers again). Their calls stay
+      // guarded by the ack and heartbeat timeouts.
+      if (
+        change.type === "removed" && !change.resync && change.previous.meta?.draining !== true
+      ) {
+        host.inbox.failInstance(change.instance);
+      }
     });
   }
 
@@ -430,9 +438,10 @@ export class EndpointClient {
           }`,
         );
       }
-      let candidates = this.#view.instances.filter((info) =>
-        !route.tried.has(info.instance) && !this.#isDown(info.instance)
+      const untried = this.#view.instances.filter((info) =>
+        !route.tried.has(info.instance) && info.meta?.draining !== true
       );
+      let candidates = untried.filter((info) => !this.#isDown(info.instance));
       if (this.settings.preferLocal && candidates.length > 1) {
         const local = candidates.filter((info) => this.#host.localActor(info.instance));
         if (local.length > 0) candidates = local;
@@ -459,7 +468,14 @@ export class EndpointClient {
           }s`,
         );
       }
-      await this.#changedOrTimeout(remaining, signal);
+      // Instances marked down are skipped only until their mark expires (`downMs`): wake up
+      // then too, not only on a registry change. After an outage of the bus every instance may
+      // be marked down at once while the registry, rightly, says nothing.
+      let downUntil = Infinity;
+      for (const info of untried) {
+        downUntil = Math.min(downUntil, this.#down.get(info.instance) ?? Infinity);
+      }
+      await this.#changedOrTimeout(Math.min(remaining, downUntil - clock.now()), signal);
     }
   }
 

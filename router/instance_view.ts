@@ -1,7 +1,9 @@
 /**
  * A live view of the instances under one registry prefix: one prefix `get`, then a watch from
  * the next revision (no gap, no double). The request path reads this view; it never calls the
- * registry. While the registry is unreachable the view keeps the last instances it knew.
+ * registry. While the registry is unreachable the view keeps the last instances it knew; when it
+ * is back, the view loads a fresh snapshot (the store may have been replaced, e.g. restored or
+ * wiped, in a way its revisions do not show) and watches from there.
  *
  * @module
  */
@@ -23,8 +25,14 @@ export interface InstanceInfo {
   meta: Record<string, unknown>;
 }
 
-/** A change to the view. */
-export type ViewChange = { type: "added" | "updated" | "removed"; instance: string };
+/**
+ * A change to the view. A removal carries the record the instance had (`previous`), and whether
+ * a reload found it gone (`resync`: the store lost it, e.g. wiped, rather than a delete or a lease
+ * expiry being seen — the instance itself may be alive and about to register again).
+ */
+export type ViewChange =
+  | { type: "added" | "updated"; instance: string }
+  | { type: "removed"; instance: string; previous: InstanceInfo; resync: boolean };
 
 function parseInfo(value: string): InstanceInfo | undefined {
   try {
@@ -47,6 +55,8 @@ export class InstanceView {
   #listeners = new Set<(change: ViewChange) => void>();
   #watch: RegistryWatch | undefined;
   #started: Promise<void> | undefined;
+  #reloading: Promise<void> | undefined;
+  #retry: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
 
   constructor(registry: Registry, prefix: string, logger: Logger = silentLogger) {
@@ -97,7 +107,37 @@ export class InstanceView {
   /** Stops the watch. */
   async close(): Promise<void> {
     this.#closed = true;
+    clearTimeout(this.#retry);
+    await this.#reloading;
     await this.#watch?.close();
+  }
+
+  /**
+   * Drops the watch and loads again from a fresh snapshot (after a reset, or once the registry is
+   * reachable again). One at a time; retried with a growing delay until it works or the view
+   * closes.
+   */
+  #reload(delayMs = 250): void {
+    if (this.#closed || this.#reloading) return;
+    clearTimeout(this.#retry);
+    this.#reloading = (async () => {
+      const old = this.#watch;
+      this.#watch = undefined;
+      await old?.close(); // nothing older than the snapshot may arrive after it
+      await this.#sync();
+    })().then(
+      () => (this.#reloading = undefined),
+      (error) => {
+        this.#reloading = undefined;
+        if (this.#closed) return;
+        this.#log.warn("Could not reload instances; trying again", {
+          prefix: this.prefix,
+          error,
+          delayMs,
+        });
+        this.#retry = setTimeout(() => this.#reload(Math.min(delayMs * 2, 5000)), delayMs);
+      },
+    );
   }
 
   async #sync(): Promise<void> {
@@ -108,20 +148,18 @@ export class InstanceView {
       this.#apply({ type: "put", key, value, revision: snapshot.revision });
     }
     for (const key of [...this.#byKey.keys()]) {
-      if (!seen.has(key)) this.#apply({ type: "delete", key, revision: snapshot.revision });
+      if (!seen.has(key)) this.#apply({ type: "delete", key, revision: snapshot.revision }, true);
     }
     if (this.#closed) return;
     await this.#watch?.close();
-    this.#watch = await this.#registry.watchPrefix(this.prefix, snapshot.revision + 1n, {
+    const watch = await this.#registry.watchPrefix(this.prefix, snapshot.revision + 1n, {
       onEvent: (event) => this.#apply(event),
       onReset: (reason) => {
         this.#log.warn("Registry watch reset; reloading instances", {
           prefix: this.prefix,
           reason,
         });
-        this.#sync().catch((error) =>
-          this.#log.warn("Could not reload instances", { prefix: this.prefix, error })
-        );
+        this.#reload();
       },
       onConnection: (connected) => {
         if (!connected) {
@@ -129,17 +167,23 @@ export class InstanceView {
             prefix: this.prefix,
             instances: this.#list.length,
           });
+        } else {
+          this.#log.info("Registry reachable again; reloading instances", { prefix: this.prefix });
+          this.#reload();
         }
       },
     });
+    if (this.#closed) await watch.close();
+    else this.#watch = watch;
   }
 
-  #apply(event: WatchEvent): void {
+  #apply(event: WatchEvent, resync = false): void {
     const instance = event.key.slice(this.prefix.length);
     if (event.type === "delete") {
-      if (!this.#byKey.delete(event.key)) return;
+      const previous = this.#byKey.get(event.key);
+      if (!previous || !this.#byKey.delete(event.key)) return;
       this.#list = this.#sorted();
-      this.#emit({ type: "removed", instance });
+      this.#emit({ type: "removed", instance, previous, resync });
       return;
     }
     const info = parseInfo(event.value);

@@ -6,10 +6,16 @@
  * within the ack timeout (the instance never took it), no frame within the heartbeat timeout
  * after it was taken (the instance is gone), and the deadline.
  *
+ * No first frame is proof that the instance never took the request only while the connection
+ * held: when it dropped while a call was waiting (or the call was sent while it was down), the
+ * request may have reached a handler whose frames the bus then lost (NATS delivers at most once).
+ * Such a call fails with `instance_lost` instead of being retried elsewhere, so that a request
+ * that reached a handler is never run twice (docs/protocol.md).
+ *
  * @module
  */
 
-import type { Bus, BusMessage, BusSubscription } from "../actors/bus.ts";
+import type { Bus, BusMessage, BusStatus, BusSubscription } from "../actors/bus.ts";
 import { type Clock, systemClock, type TimerId } from "../actors/clock.ts";
 import { MeshError } from "../actors/errors.ts";
 import { decodeFrame, type Frame } from "../actors/protocol.ts";
@@ -37,6 +43,11 @@ export class PendingReply {
   readonly sentAt: number;
   /** When the last frame arrived; 0 before the first. */
   lastFrameAt = 0;
+  /**
+   * The bus connection dropped while this call was waiting, or was down when it was sent: without
+   * a frame, the caller cannot tell whether the request reached a handler.
+   */
+  uncertain = false;
   #expected = 0;
   #ready: Frame[] = [];
   #early = new Map<number, Frame>();
@@ -110,6 +121,8 @@ export class ReplyInbox {
   #pending = new Map<string, PendingReply>();
   #counter = 0;
   #timer: TimerId | undefined;
+  #disconnected = false;
+  #offStatus: () => void;
   readonly ackTimeoutMs: number;
   readonly heartbeatTimeoutMs: number;
   readonly scanMs: number;
@@ -122,6 +135,7 @@ export class ReplyInbox {
     this.scanMs = options.scanMs ?? 100;
     this.#prefix = bus.newInbox();
     this.#subscription = bus.subscribe(`${this.#prefix}.*`, (message) => this.#onMessage(message));
+    this.#offStatus = bus.onStatus((status) => this.#onStatus(status));
   }
 
   /** How many calls are waiting for frames. */
@@ -140,6 +154,7 @@ export class ReplyInbox {
       this.#clock.now(),
     );
     pending.instance = instance;
+    pending.uncertain = this.#disconnected;
     this.#pending.set(token, pending);
     if (this.#timer === undefined) this.#arm();
     return pending;
@@ -164,6 +179,7 @@ export class ReplyInbox {
 
   /** Unsubscribes and fails what is still pending. */
   close(): void {
+    this.#offStatus();
     this.#subscription.unsubscribe();
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
@@ -185,6 +201,15 @@ export class ReplyInbox {
     if (frame) pending.push(frame, this.#clock.now());
   }
 
+  #onStatus(status: BusStatus): void {
+    if (status === "disconnected" || status === "reconnecting") {
+      this.#disconnected = true;
+      for (const pending of this.#pending.values()) pending.uncertain = true;
+    } else if (status === "reconnected") {
+      this.#disconnected = false;
+    }
+  }
+
   #arm(): void {
     this.#timer = this.#clock.setTimeout(() => this.#scan(), this.scanMs);
   }
@@ -197,7 +222,17 @@ export class ReplyInbox {
         pending.fail(new MeshError("deadline_exceeded", "The request deadline passed"));
       } else if (!pending.acked) {
         if (now - pending.sentAt >= this.ackTimeoutMs) {
-          pending.fail(new NotDeliveredError("no_ack", pending.instance));
+          pending.fail(
+            pending.uncertain
+              ? new MeshError(
+                "instance_lost",
+                `No answer from instance "${
+                  pending.instance ?? "(queue)"
+                }" within ${this.ackTimeoutMs} ms of a request sent around a loss of the ` +
+                  "connection to the bus: it may have been served, so it is not retried",
+              )
+              : new NotDeliveredError("no_ack", pending.instance),
+          );
         }
       } else if (now - pending.lastFrameAt >= this.heartbeatTimeoutMs) {
         pending.fail(
