@@ -143,6 +143,8 @@ export async function serve(settings: ServeSettings): Promise<RunningMesh> {
   const selected = startOrder(graph).filter((c) => !only || only.includes(c.name));
   const namespace = doc.namespace ?? graph.namespace;
 
+  const leaseTtlSeconds = envNumber("MESH_LEASE_TTL_S", settings.env.MESH_LEASE_TTL_S, 1, 3600);
+  const statusPort = settings.statusPort ?? envPort(settings.env.MESH_STATUS_PORT);
   const planes = await connectPlanes({
     nats: config.nats,
     etcd: config.etcd,
@@ -155,6 +157,7 @@ export async function serve(settings: ServeSettings): Promise<RunningMesh> {
     namespace,
     logger: log,
     hostname: settings.env.MESH_HOSTNAME || undefined,
+    leaseTtlSeconds,
   });
   let gateway: GatewayServer | undefined;
   let statusServer: GatewayServer | undefined;
@@ -220,7 +223,6 @@ export async function serve(settings: ServeSettings): Promise<RunningMesh> {
       started.push(`${c.name} x${instances}`);
     }
     registerRuntimeMetrics(metrics, { runtime, supervisors: () => processes });
-    const statusPort = settings.statusPort ?? envPort(settings.env.MESH_STATUS_PORT);
     if (statusPort !== undefined) {
       statusServer = serveStatus({
         port: statusPort,
@@ -341,10 +343,22 @@ async function serveProcesses(
 }
 
 function envPort(text: string | undefined): number | undefined {
+  return envNumber("MESH_STATUS_PORT", text, 0, 65535);
+}
+
+/** A whole number from the environment, or `undefined` when unset; bad values name the variable. */
+function envNumber(
+  name: string,
+  text: string | undefined,
+  min: number,
+  max: number,
+): number | undefined {
   if (text === undefined || text === "") return undefined;
-  const port = Number(text);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new ConfigError(`MESH_STATUS_PORT: expected a port number, got ${JSON.stringify(text)}`);
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(
+      `${name}: expected a whole number from ${min} to ${max}, got ${JSON.stringify(text)}`,
+    );
   }
-  return port;
+  return value;
 }

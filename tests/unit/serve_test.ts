@@ -165,3 +165,16 @@ Deno.test("a worker process answers /live, /ready and /metrics on its status por
     await mesh.stop();
   }
 });
+
+Deno.test("MESH_LEASE_TTL_S sets the lease TTL; a bad value names the variable", async () => {
+  const mesh = await serve({ only: "worker", env: { MESH_LEASE_TTL_S: "3" }, logLevel: "error" });
+  try {
+    assert.equal(mesh.runtime.keeper.ttlSeconds, 3);
+  } finally {
+    await mesh.stop();
+  }
+  await assert.rejects(
+    serve({ only: "worker", env: { MESH_LEASE_TTL_S: "0" }, logLevel: "error" }),
+    /^ConfigError: MESH_LEASE_TTL_S: expected a whole number from 1 to 3600, got "0"$/,
+  );
+});
