@@ -199,10 +199,10 @@ Deno.test("an etcd user without access to mesh/ is refused when it connects", as
   );
 });
 
-Deno.test("etcd with client-cert-auth and authentication on: the certificate's CN is the user", async () => {
+Deno.test("etcd with client-cert-auth and authentication on: a client certificate plus the user's password", async () => {
   await using certs = await makeCertificates();
   await using etcd = await startTlsEtcd(certs, { clientCertAuth: true });
-  // The client certificate's CN is "mesh": that user may use mesh/ only.
+  // The user "mesh" may use mesh/ only.
   await enableEtcdAuth(
     etcd.endpoint,
     "r00t",
@@ -211,6 +211,8 @@ Deno.test("etcd with client-cert-auth and authentication on: the certificate's C
   );
   const registry = await connectEtcdRegistry({
     endpoints: etcd.endpoint,
+    username: "mesh",
+    password: "pw",
     tls: { caFile: certs.caFile, certFile: certs.clientCertFile, keyFile: certs.clientKeyFile },
     logger: silentLogger,
   });
