@@ -15,6 +15,8 @@ import { component } from "../../actors/component.ts";
 import { connectEtcdRegistry, type EtcdRegistry } from "../../actors/etcd_registry.ts";
 import { createLogger, type Logger, silentLogger } from "../../actors/logger.ts";
 import { connectNatsBus, type NatsBus } from "../../actors/nats_bus.ts";
+import { instancePrefix } from "../../actors/names.ts";
+import { type MeshProcess, spawnMesh } from "../helpers/mesh_process.ts";
 import type {
   LeaseId,
   PrefixSnapshot,
@@ -254,4 +256,24 @@ export async function bounded<T>(work: Promise<T>, ms: number, what: string): Pr
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** The registry prefix of the hello-world Workers. */
+export const HELLO_WORKERS = instancePrefix({
+  namespace: "hello_world",
+  component: "Worker",
+  endpoint: "generate",
+});
+
+/** The hello-world gateway and Processor as one process (seed 000's node 1), on `port`. */
+export function spawnFront(env: Record<string, string>, port: number): MeshProcess {
+  return spawnMesh([
+    "serve",
+    "--config",
+    "configs/multi_worker.yaml",
+    "--only",
+    "Frontend,Processor",
+    `--Frontend.port=${port}`,
+    "--Frontend.request_timeout_ms=10000",
+  ], { env: { ...env, MESH_HOSTNAME: "front" } });
 }

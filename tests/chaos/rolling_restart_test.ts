@@ -12,12 +12,11 @@
  */
 
 import assert from "node:assert/strict";
-import { instancePrefix } from "../../actors/names.ts";
 import { startEtcd } from "../helpers/etcd_server.ts";
 import { freePort } from "../helpers/free_port.ts";
 import { type MeshProcess, spawnMesh } from "../helpers/mesh_process.ts";
 import { startNatsServer } from "../helpers/nats_server.ts";
-import { bounded, observer, pollRegistry, sleep } from "./harness.ts";
+import { bounded, HELLO_WORKERS, observer, pollRegistry, sleep, spawnFront } from "./harness.ts";
 import {
   describeFailures,
   httpSender,
@@ -28,11 +27,7 @@ import {
   summaryLine,
 } from "./load.ts";
 
-const WORKERS = instancePrefix({
-  namespace: "hello_world",
-  component: "Worker",
-  endpoint: "generate",
-});
+const WORKERS = HELLO_WORKERS;
 const HARD_TIMEOUT_MS = 20_000;
 
 Deno.test("chaos: rolling restart of worker processes under load (SIGTERM, replacement)", async () => {
@@ -41,15 +36,7 @@ Deno.test("chaos: rolling restart of worker processes under load (SIGTERM, repla
   const watcher = await observer(etcd.endpoint);
   const env = { NATS_SERVER: nats.url, ETCD_ENDPOINTS: etcd.endpoint };
   const port = await freePort();
-  await using front = spawnMesh([
-    "serve",
-    "--config",
-    "configs/multi_worker.yaml",
-    "--only",
-    "Frontend,Processor",
-    `--Frontend.port=${port}`,
-    "--Frontend.request_timeout_ms=10000",
-  ], { env: { ...env, MESH_HOSTNAME: "front" } });
+  await using front = spawnFront(env, port);
   const workers: MeshProcess[] = [];
   const startWorker = (name: string) => {
     const worker = spawnMesh(["worker", "--Worker.delay_ms=10"], {

@@ -11,12 +11,11 @@
  */
 
 import assert from "node:assert/strict";
-import { instancePrefix } from "../../actors/names.ts";
 import { startEtcd } from "../helpers/etcd_server.ts";
 import { freePort } from "../helpers/free_port.ts";
 import { spawnMesh } from "../helpers/mesh_process.ts";
 import { startNatsServer } from "../helpers/nats_server.ts";
-import { bounded, instancesAt, observer, pollRegistry, sleep } from "./harness.ts";
+import { bounded, HELLO_WORKERS, instancesAt, observer, pollRegistry, sleep } from "./harness.ts";
 import {
   describeFailures,
   httpSender,
@@ -27,11 +26,7 @@ import {
   summaryLine,
 } from "./load.ts";
 
-const WORKERS = instancePrefix({
-  namespace: "hello_world",
-  component: "Worker",
-  endpoint: "generate",
-});
+const WORKERS = HELLO_WORKERS;
 const HARD_TIMEOUT_MS = 20_000;
 /** Heartbeat timeout of the Processor's client (Runtime default) plus the scan and a margin. */
 const IN_FLIGHT_DETECTION_MS = 5500;
