@@ -13,11 +13,11 @@
  * @module
  */
 
-import { isLogLevel } from "./actors/logger.ts";
+import { isLogLevel } from "./utils/logger.ts";
 import { parseArgs, UsageError } from "./bin/args.ts";
 import { type RunningMesh, serve } from "./bin/serve.ts";
 import { status } from "./bin/status.ts";
-import { MESHWORK_VERSION } from "./actors/runtime.ts";
+import { MESHWORK_VERSION } from "./runtime/runtime.ts";
 
 const USAGE = `meshwork ${MESHWORK_VERSION}: an actor-model microservice mesh
 

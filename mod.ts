@@ -38,16 +38,23 @@ export type {
   RequestContext,
   StartContext,
 } from "./actors/component.ts";
-export { MeshError } from "./actors/errors.ts";
-export type { MeshErrorCode } from "./actors/errors.ts";
-export { Runtime } from "./actors/runtime.ts";
-export type { RuntimeOptions, ServeOptions } from "./actors/runtime.ts";
-export { abortableDelay } from "./actors/abortable_delay.ts";
-export { connectPlanes } from "./actors/planes.ts";
-export { MemoryBus } from "./actors/memory_bus.ts";
-export { MemoryRegistry } from "./actors/memory_registry.ts";
-export { connectNatsBus } from "./actors/nats_bus.ts";
-export { connectEtcdRegistry } from "./actors/etcd_registry.ts";
+export { MeshError } from "./protocol/errors.ts";
+export type { MeshErrorCode } from "./protocol/errors.ts";
+export { Runtime } from "./runtime/runtime.ts";
+export type { RuntimeOptions, ServeOptions } from "./runtime/runtime.ts";
+export { abortableDelay } from "./utils/abortable_delay.ts";
+export { connectPlanes } from "./runtime/planes_preset.ts";
+export { MemoryBus } from "./planes/memory/memory_bus.ts";
+export { MemoryRegistry } from "./planes/memory/memory_registry.ts";
+export { connectNatsBus } from "./planes/nats/nats_bus.ts";
+export { connectEtcdRegistry } from "./planes/etcd/etcd_registry.ts";
 export type { CallOptions, EndpointClient } from "./router/client.ts";
 export { POLICY_NAMES } from "./router/policies.ts";
-export { boolean, defineSchema, integer, number, string, stringList } from "./configs/schema.ts";
+export {
+  boolean,
+  defineSchema,
+  integer,
+  number,
+  string,
+  stringList,
+} from "./actors/config_schema.ts";

@@ -7,8 +7,8 @@
  * @module
  */
 
-import type { Bus, BusMessage, BusSubscription } from "./bus.ts";
-import type { Clock, TimerId } from "./clock.ts";
+import type { Bus, BusMessage, BusSubscription } from "../planes/bus.ts";
+import type { Clock, TimerId } from "../utils/clock.ts";
 import type {
   AnyComponent,
   ClientOptions,
@@ -18,10 +18,10 @@ import type {
   RequestContext,
   RuntimeHandle,
 } from "./component.ts";
-import { MeshError } from "./errors.ts";
-import type { LeaseKeeper } from "./lease_keeper.ts";
+import { MeshError } from "../protocol/errors.ts";
+import type { LeaseKeeper } from "../runtime/lease_keeper.ts";
 import type { ChildExit } from "./supervisor.ts";
-import type { Logger } from "./logger.ts";
+import type { Logger } from "../utils/logger.ts";
 import {
   controlSubject,
   type EndpointAddress,
@@ -29,7 +29,7 @@ import {
   mailboxSubject,
   queueGroup,
   queueSubject,
-} from "./names.ts";
+} from "../protocol/names.ts";
 import {
   CANCEL,
   decodeJson,
@@ -39,10 +39,10 @@ import {
   type FrameKind,
   H,
   type RequestEnvelope,
-} from "./protocol.ts";
+} from "../protocol/wire.ts";
 import type { CallOptions, EndpointClient } from "../router/client.ts";
 import type { InstanceInfo } from "../router/instance_view.ts";
-import { NotDeliveredError } from "../router/not_delivered_error.ts";
+import { NotDeliveredError } from "../protocol/not_delivered_error.ts";
 
 /** What an actor needs from the runtime that hosts it. */
 export interface ActorHost {

@@ -5,7 +5,7 @@
  * @example
  * ```ts
  * import { component } from "./component.ts";
- * import { defineSchema, string } from "../configs/schema.ts";
+ * import { defineSchema, string } from "./config_schema.ts";
  *
  * export const Greeter = component({
  *   name: "Greeter",
@@ -21,8 +21,8 @@
  * @module
  */
 
-import type { ConfigSchema, ConfigValues } from "../configs/schema.ts";
-import type { Logger } from "./logger.ts";
+import type { ConfigSchema, ConfigValues } from "./config_schema.ts";
+import type { Logger } from "../utils/logger.ts";
 import type { CallOptions, EndpointClient } from "../router/client.ts";
 
 /** Any component, whatever its config and dependencies. */

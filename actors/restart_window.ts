@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Clock } from "./clock.ts";
+import type { Clock } from "../utils/clock.ts";
 
 /** Counts restarts in a sliding window. */
 export class RestartWindow {

@@ -25,9 +25,9 @@
  * @module
  */
 
-import { backoffDelay, type BackoffOptions } from "./backoff.ts";
-import { type Clock, systemClock } from "./clock.ts";
-import { type Logger, silentLogger } from "./logger.ts";
+import { backoffDelay, type BackoffOptions } from "../utils/backoff.ts";
+import { type Clock, systemClock } from "../utils/clock.ts";
+import { type Logger, silentLogger } from "../utils/logger.ts";
 import { RestartWindow } from "./restart_window.ts";
 
 /** How a child ended. */

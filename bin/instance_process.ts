@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { Logger } from "../actors/logger.ts";
+import type { Logger } from "../utils/logger.ts";
 import type { ChildExit, ChildHandle, ChildSpec, RestartType } from "../actors/supervisor.ts";
 import type { InstanceView } from "../router/instance_view.ts";
 import { MESH_PERMISSIONS } from "./permissions.ts";

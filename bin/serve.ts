@@ -7,10 +7,10 @@
  */
 
 import type { AnyComponent, Graph } from "../actors/component.ts";
-import { createLogger, isLogLevel, type Logger, type LogLevel } from "../actors/logger.ts";
-import { DEFAULT_ENDPOINT } from "../actors/names.ts";
-import { connectPlanes, type Planes } from "../actors/planes.ts";
-import { Runtime } from "../actors/runtime.ts";
+import { createLogger, isLogLevel, type Logger, type LogLevel } from "../utils/logger.ts";
+import { DEFAULT_ENDPOINT } from "../protocol/names.ts";
+import { connectPlanes, type Planes } from "../runtime/planes_preset.ts";
+import { Runtime } from "../runtime/runtime.ts";
 import {
   type ConfigDocument,
   ConfigError,
@@ -18,12 +18,12 @@ import {
   resolveConfig,
   type ServiceArgs,
 } from "../configs/loader.ts";
-import type { ConfigSchema } from "../configs/schema.ts";
+import type { ConfigSchema } from "../actors/config_schema.ts";
 import { createGatewayApp } from "../gateway/app.ts";
 import { type GatewayServer, serveGateway } from "../gateway/server.ts";
 import { type GatewaySettings, withGatewayFields } from "../gateway/settings.ts";
 import { Supervisor } from "../actors/supervisor.ts";
-import { registerRuntimeMetrics } from "../actors/metrics.ts";
+import { registerRuntimeMetrics } from "../runtime/runtime_metrics.ts";
 import { serveStatus } from "../gateway/status_server.ts";
 import { Registry } from "prom-client";
 import { instanceProcess } from "./instance_process.ts";

@@ -4,8 +4,8 @@
  * @module
  */
 
-import { namespacePrefix } from "../actors/names.ts";
-import { connectEtcdRegistry } from "../actors/etcd_registry.ts";
+import { namespacePrefix } from "../protocol/names.ts";
+import { connectEtcdRegistry } from "../planes/etcd/etcd_registry.ts";
 import { readConfigFile, resolveConfig } from "../configs/loader.ts";
 import type { InstanceInfo } from "../router/instance_view.ts";
 

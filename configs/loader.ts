@@ -14,7 +14,7 @@
  * @example
  * ```ts
  * import { readConfigFile, resolveConfig } from "./loader.ts";
- * import { defineSchema, integer } from "./schema.ts";
+ * import { defineSchema, integer } from "../actors/config_schema.ts";
  *
  * const doc = await readConfigFile("configs/multi_worker.yaml");
  * const config = resolveConfig(doc, { Frontend: defineSchema({ port: integer({ default: 8000 }) }) }, {
@@ -39,7 +39,7 @@ import {
   number,
   parseText,
   string,
-} from "./schema.ts";
+} from "../actors/config_schema.ts";
 
 /** A problem in a config file or an override; `message` says where and what. */
 export class ConfigError extends Error {

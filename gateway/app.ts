@@ -42,10 +42,10 @@ import { Hono } from "hono";
 import { createMiddleware } from "hono/factory";
 import { timingSafeEqual } from "node:crypto";
 import { Counter, Histogram, register as defaultRegistry, Registry } from "prom-client";
-import { type Clock, systemClock, type TimerId } from "../actors/clock.ts";
-import { MeshError } from "../actors/errors.ts";
-import { parseJsonBody } from "../actors/json_body.ts";
-import { type LogFields, type Logger, silentLogger } from "../actors/logger.ts";
+import { type Clock, systemClock, type TimerId } from "../utils/clock.ts";
+import { MeshError } from "../protocol/errors.ts";
+import { parseJsonBody } from "../protocol/json_body.ts";
+import { type LogFields, type Logger, silentLogger } from "../utils/logger.ts";
 import {
   bodyTimeout,
   errorResponse,

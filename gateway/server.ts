@@ -17,7 +17,7 @@
  */
 
 import type { Hono } from "hono";
-import type { Logger } from "../actors/logger.ts";
+import type { Logger } from "../utils/logger.ts";
 import { errorResponse } from "./http_errors.ts";
 
 /** Options for {@linkcode serveGateway}. */

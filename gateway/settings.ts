@@ -6,7 +6,13 @@
  * @module
  */
 
-import { defineSchema, type FieldSpec, integer, string, stringList } from "../configs/schema.ts";
+import {
+  defineSchema,
+  type FieldSpec,
+  integer,
+  string,
+  stringList,
+} from "../actors/config_schema.ts";
 
 /** The fields of a schema. */
 type SchemaFields = Record<string, FieldSpec>;

@@ -10,20 +10,20 @@
  */
 
 import type { Actor } from "../actors/actor.ts";
-import type { Bus } from "../actors/bus.ts";
-import type { Clock } from "../actors/clock.ts";
-import { MeshError } from "../actors/errors.ts";
-import type { Logger } from "../actors/logger.ts";
+import type { Bus } from "../planes/bus.ts";
+import type { Clock } from "../utils/clock.ts";
+import { MeshError } from "../protocol/errors.ts";
+import type { Logger } from "../utils/logger.ts";
 import {
   controlSubject,
   type EndpointAddress,
   formatAddress,
   queueSubject,
-} from "../actors/names.ts";
-import { CANCEL, decodeJson, encodeJson, H, requestHeaders } from "../actors/protocol.ts";
+} from "../protocol/names.ts";
+import { CANCEL, decodeJson, encodeJson, H, requestHeaders } from "../protocol/wire.ts";
 import type { InstanceInfo, InstanceView } from "./instance_view.ts";
 import { canonicalPolicyName, createPolicy, QueuePolicy, type RoutingPolicy } from "./policies.ts";
-import { NotDeliveredError } from "./not_delivered_error.ts";
+import { NotDeliveredError } from "../protocol/not_delivered_error.ts";
 import type { ReplyInbox } from "./reply_inbox.ts";
 
 /**

@@ -8,8 +8,8 @@
  * @module
  */
 
-import type { Registry, RegistryWatch, WatchEvent } from "../actors/registry.ts";
-import { type Logger, silentLogger } from "../actors/logger.ts";
+import type { Registry, RegistryWatch, WatchEvent } from "../planes/registry.ts";
+import { type Logger, silentLogger } from "../utils/logger.ts";
 
 /** What an instance registers (the registry value, DESIGN.md §3). */
 export interface InstanceInfo {

@@ -15,11 +15,11 @@
  * @module
  */
 
-import type { Bus, BusMessage, BusStatus, BusSubscription } from "../actors/bus.ts";
-import { type Clock, systemClock, type TimerId } from "../actors/clock.ts";
-import { MeshError } from "../actors/errors.ts";
-import { decodeFrame, type Frame } from "../actors/protocol.ts";
-import { NotDeliveredError } from "./not_delivered_error.ts";
+import type { Bus, BusMessage, BusStatus, BusSubscription } from "../planes/bus.ts";
+import { type Clock, systemClock, type TimerId } from "../utils/clock.ts";
+import { MeshError } from "../protocol/errors.ts";
+import { decodeFrame, type Frame } from "../protocol/wire.ts";
+import { NotDeliveredError } from "../protocol/not_delivered_error.ts";
 
 /** Timing for {@linkcode ReplyInbox}. */
 export interface ReplyInboxOptions {

@@ -14,7 +14,7 @@
  */
 
 import assert from "node:assert/strict";
-import { type Bus, BusClosedError, type BusMessage, type BusStatus } from "../actors/bus.ts";
+import { type Bus, BusClosedError, type BusMessage, type BusStatus } from "../planes/bus.ts";
 
 /** A fresh plane for one test. */
 export interface BusPlane {
@@ -114,7 +114,7 @@ export function bytes(text: string): Uint8Array {
  * @example
  * ```ts
  * import { busContract } from "./bus_contract.ts";
- * import { MemoryBus } from "../actors/memory_bus.ts";
+ * import { MemoryBus } from "../planes/memory/memory_bus.ts";
  * busContract("MemoryBus", () => {
  *   const root = new MemoryBus();
  *   let first = true;

@@ -9,7 +9,7 @@
  * @example
  * ```ts ignore
  * import { registryContract } from "../registry_contract.ts";
- * import { MemoryRegistry } from "../../actors/memory_registry.ts";
+ * import { MemoryRegistry } from "../planes/memory/memory_registry.ts";
  * registryContract("MemoryRegistry", () => {
  *   const registry = new MemoryRegistry();
  *   return Promise.resolve({ ttlSeconds: 1, open: () => Promise.resolve(registry),
@@ -21,7 +21,7 @@
  */
 
 import assert from "node:assert/strict";
-import type { Registry, RegistryWatch, WatchEvent } from "../actors/registry.ts";
+import type { Registry, RegistryWatch, WatchEvent } from "../planes/registry.ts";
 
 /** One store for one test case, from the factory given to {@linkcode registryContract}. */
 export interface RegistryHarness {

@@ -7,7 +7,7 @@
  */
 
 import { component } from "../../actors/component.ts";
-import { MeshError } from "../../actors/errors.ts";
+import { MeshError } from "../../protocol/errors.ts";
 import { Processor, type ProcessorRequest } from "./processor.ts";
 
 /** The body of `POST /generate`. */

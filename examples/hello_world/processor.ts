@@ -7,8 +7,8 @@
  */
 
 import { component } from "../../actors/component.ts";
-import { MeshError } from "../../actors/errors.ts";
-import { defineSchema, integer, string } from "../../configs/schema.ts";
+import { MeshError } from "../../protocol/errors.ts";
+import { defineSchema, integer, string } from "../../actors/config_schema.ts";
 import { Worker, type WorkerRequest } from "./worker.ts";
 import { POLICY_ALIASES, POLICY_NAMES } from "../../router/policies.ts";
 

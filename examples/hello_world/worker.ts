@@ -8,9 +8,9 @@
  */
 
 import { component } from "../../actors/component.ts";
-import { MeshError } from "../../actors/errors.ts";
-import { defineSchema, integer } from "../../configs/schema.ts";
-import { abortableDelay } from "../../actors/abortable_delay.ts";
+import { MeshError } from "../../protocol/errors.ts";
+import { defineSchema, integer } from "../../actors/config_schema.ts";
+import { abortableDelay } from "../../utils/abortable_delay.ts";
 
 /** The Worker's request: the prompt as the Processor passes it on. */
 export interface WorkerRequest {

@@ -11,10 +11,10 @@
  * @module
  */
 
-import { abortableDelay } from "../../actors/abortable_delay.ts";
+import { abortableDelay } from "../../utils/abortable_delay.ts";
 import { component } from "../../actors/component.ts";
-import { MeshError } from "../../actors/errors.ts";
-import { defineSchema, number, string } from "../../configs/schema.ts";
+import { MeshError } from "../../protocol/errors.ts";
+import { defineSchema, number, string } from "../../actors/config_schema.ts";
 
 /** What the Backend accepts: the text itself (as the seed's Frontend sends it), or `{ text }`. */
 export type BackendRequest = string | { text: string };

@@ -13,7 +13,7 @@
  */
 
 import { component, graph } from "../../actors/component.ts";
-import { defineSchema, string } from "../../configs/schema.ts";
+import { defineSchema, string } from "../../actors/config_schema.ts";
 import { Backend } from "./backend.ts";
 import { type PipelineRequest, requestText } from "./simple_pipeline.ts";
 

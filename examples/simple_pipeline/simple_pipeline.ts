@@ -12,7 +12,7 @@
  */
 
 import { component, graph } from "../../actors/component.ts";
-import { MeshError } from "../../actors/errors.ts";
+import { MeshError } from "../../protocol/errors.ts";
 import { Backend } from "./backend.ts";
 
 export { Backend };

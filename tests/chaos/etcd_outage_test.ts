@@ -11,12 +11,12 @@
  */
 
 import assert from "node:assert/strict";
-import { instancePrefix } from "../../actors/names.ts";
+import { instancePrefix } from "../../protocol/names.ts";
 import { startEtcd } from "../helpers/etcd_server.ts";
 import { startNatsServer } from "../helpers/nats_server.ts";
 import { spawnMesh } from "../helpers/mesh_process.ts";
-import { connectEtcdRegistry } from "../../actors/etcd_registry.ts";
-import { silentLogger } from "../../actors/logger.ts";
+import { connectEtcdRegistry } from "../../planes/etcd/etcd_registry.ts";
+import { silentLogger } from "../../utils/logger.ts";
 import {
   bounded,
   debug,

@@ -10,12 +10,12 @@
  */
 
 import assert from "node:assert/strict";
-import { abortableDelay } from "../../actors/abortable_delay.ts";
+import { abortableDelay } from "../../utils/abortable_delay.ts";
 import { component } from "../../actors/component.ts";
-import { connectEtcdRegistry, type EtcdRegistry } from "../../actors/etcd_registry.ts";
-import { createLogger, type Logger, silentLogger } from "../../actors/logger.ts";
-import { connectNatsBus, type NatsBus } from "../../actors/nats_bus.ts";
-import { instancePrefix } from "../../actors/names.ts";
+import { connectEtcdRegistry, type EtcdRegistry } from "../../planes/etcd/etcd_registry.ts";
+import { createLogger, type Logger, silentLogger } from "../../utils/logger.ts";
+import { connectNatsBus, type NatsBus } from "../../planes/nats/nats_bus.ts";
+import { instancePrefix } from "../../protocol/names.ts";
 import { type MeshProcess, spawnMesh } from "../helpers/mesh_process.ts";
 import type {
   LeaseId,
@@ -23,8 +23,8 @@ import type {
   Registry,
   RegistryWatch,
   WatchHandlers,
-} from "../../actors/registry.ts";
-import { Runtime, type RuntimeOptions } from "../../actors/runtime.ts";
+} from "../../planes/registry.ts";
+import { Runtime, type RuntimeOptions } from "../../runtime/runtime.ts";
 import type { InstanceInfo } from "../../router/instance_view.ts";
 
 const DEBUG = Deno.env.get("CHAOS_DEBUG") === "1";

@@ -16,7 +16,7 @@
  * @module
  */
 
-import { MeshError } from "../../actors/errors.ts";
+import { MeshError } from "../../protocol/errors.ts";
 import type { EndpointClient } from "../../router/client.ts";
 
 /** What one request came to, as a sender reports it. */

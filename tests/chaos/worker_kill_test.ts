@@ -11,7 +11,7 @@
  */
 
 import assert from "node:assert/strict";
-import { MeshError } from "../../actors/errors.ts";
+import { MeshError } from "../../protocol/errors.ts";
 import { startEtcd } from "../helpers/etcd_server.ts";
 import { startNatsServer } from "../helpers/nats_server.ts";
 import { spawnMesh } from "../helpers/mesh_process.ts";

@@ -13,10 +13,10 @@
 
 import assert from "node:assert/strict";
 import { MESH_PERMISSIONS } from "../../bin/permissions.ts";
-import { connectEtcdRegistry, type EtcdRegistry } from "../../actors/etcd_registry.ts";
-import { connectNatsBus } from "../../actors/nats_bus.ts";
-import { instancePrefix } from "../../actors/names.ts";
-import { MESHWORK_VERSION, Runtime } from "../../actors/runtime.ts";
+import { connectEtcdRegistry, type EtcdRegistry } from "../../planes/etcd/etcd_registry.ts";
+import { connectNatsBus } from "../../planes/nats/nats_bus.ts";
+import { instancePrefix } from "../../protocol/names.ts";
+import { MESHWORK_VERSION, Runtime } from "../../runtime/runtime.ts";
 import { denortHint, findDenort } from "../../scripts/compile.ts";
 import { startEtcd } from "../helpers/etcd_server.ts";
 import { startNatsServer } from "../helpers/nats_server.ts";

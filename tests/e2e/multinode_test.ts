@@ -4,8 +4,8 @@
  */
 
 import assert from "node:assert/strict";
-import { connectEtcdRegistry } from "../../actors/etcd_registry.ts";
-import { instancePrefix } from "../../actors/names.ts";
+import { connectEtcdRegistry } from "../../planes/etcd/etcd_registry.ts";
+import { instancePrefix } from "../../protocol/names.ts";
 import { startEtcd } from "../helpers/etcd_server.ts";
 import { startNatsServer } from "../helpers/nats_server.ts";
 import { spawnMesh } from "../helpers/mesh_process.ts";

@@ -5,9 +5,9 @@
  */
 
 import assert from "node:assert/strict";
-import { connectEtcdRegistry } from "../../actors/etcd_registry.ts";
-import { instancePrefix } from "../../actors/names.ts";
-import type { Registry } from "../../actors/registry.ts";
+import { connectEtcdRegistry } from "../../planes/etcd/etcd_registry.ts";
+import { instancePrefix } from "../../protocol/names.ts";
+import type { Registry } from "../../planes/registry.ts";
 import type { InstanceInfo } from "../../router/instance_view.ts";
 import { startEtcd } from "../helpers/etcd_server.ts";
 import { startNatsServer } from "../helpers/nats_server.ts";

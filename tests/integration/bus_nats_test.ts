@@ -6,9 +6,9 @@
  */
 
 import assert from "node:assert/strict";
-import { BusClosedError, type BusStatus } from "../../actors/bus.ts";
-import { silentLogger } from "../../actors/logger.ts";
-import { connectNatsBus } from "../../actors/nats_bus.ts";
+import { BusClosedError, type BusStatus } from "../../planes/bus.ts";
+import { silentLogger } from "../../utils/logger.ts";
+import { connectNatsBus } from "../../planes/nats/nats_bus.ts";
 import { busContract, bytes, Collector, within } from "../bus_contract.ts";
 import { startNatsServer } from "../helpers/nats_server.ts";
 

@@ -6,9 +6,9 @@
 
 import assert from "node:assert/strict";
 import { component } from "../../actors/component.ts";
-import { connectEtcdRegistry } from "../../actors/etcd_registry.ts";
-import { connectNatsBus } from "../../actors/nats_bus.ts";
-import { Runtime } from "../../actors/runtime.ts";
+import { connectEtcdRegistry } from "../../planes/etcd/etcd_registry.ts";
+import { connectNatsBus } from "../../planes/nats/nats_bus.ts";
+import { Runtime } from "../../runtime/runtime.ts";
 import { createGatewayApp } from "../../gateway/app.ts";
 import { serveGateway } from "../../gateway/server.ts";
 import { startEtcd } from "../helpers/etcd_server.ts";

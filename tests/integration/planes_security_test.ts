@@ -8,13 +8,13 @@
  */
 
 import assert from "node:assert/strict";
-import { connectNatsBus } from "../../actors/nats_bus.ts";
+import { connectNatsBus } from "../../planes/nats/nats_bus.ts";
 import {
   connectEtcdRegistry,
   EtcdRegistry,
   parseEtcdEndpoints,
-} from "../../actors/etcd_registry.ts";
-import { silentLogger } from "../../actors/logger.ts";
+} from "../../planes/etcd/etcd_registry.ts";
+import { silentLogger } from "../../utils/logger.ts";
 import { startEtcd } from "../helpers/etcd_server.ts";
 import { startNatsServer } from "../helpers/nats_server.ts";
 import { enableEtcdAuth, makeCertificates, startTlsEtcd } from "../helpers/secure_servers.ts";

@@ -30,11 +30,11 @@
 
 import assert from "node:assert/strict";
 import { component, type RequestContext } from "../../actors/component.ts";
-import { MeshError } from "../../actors/errors.ts";
-import { connectEtcdRegistry } from "../../actors/etcd_registry.ts";
-import { silentLogger } from "../../actors/logger.ts";
-import { connectNatsBus } from "../../actors/nats_bus.ts";
-import { Runtime, type RuntimeOptions } from "../../actors/runtime.ts";
+import { MeshError } from "../../protocol/errors.ts";
+import { connectEtcdRegistry } from "../../planes/etcd/etcd_registry.ts";
+import { silentLogger } from "../../utils/logger.ts";
+import { connectNatsBus } from "../../planes/nats/nats_bus.ts";
+import { Runtime, type RuntimeOptions } from "../../runtime/runtime.ts";
 import { createGatewayApp } from "../../gateway/app.ts";
 import type { CallOptions, EndpointClient } from "../../router/client.ts";
 import { type EtcdServer, startEtcd } from "../helpers/etcd_server.ts";

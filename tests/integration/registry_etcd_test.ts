@@ -14,9 +14,9 @@ import {
   connectEtcdRegistry,
   EtcdRegistry,
   parseEtcdEndpoints,
-} from "../../actors/etcd_registry.ts";
-import { silentLogger } from "../../actors/logger.ts";
-import type { WatchEvent } from "../../actors/registry.ts";
+} from "../../planes/etcd/etcd_registry.ts";
+import { silentLogger } from "../../utils/logger.ts";
+import type { WatchEvent } from "../../planes/registry.ts";
 import { type EtcdServer, startEtcd } from "../helpers/etcd_server.ts";
 import { registryContract } from "../registry_contract.ts";
 

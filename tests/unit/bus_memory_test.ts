@@ -6,9 +6,9 @@
  */
 
 import assert from "node:assert/strict";
-import { BusClosedError, type BusMessage } from "../../actors/bus.ts";
-import { silentLogger } from "../../actors/logger.ts";
-import { MemoryBus } from "../../actors/memory_bus.ts";
+import { BusClosedError, type BusMessage } from "../../planes/bus.ts";
+import { silentLogger } from "../../utils/logger.ts";
+import { MemoryBus } from "../../planes/memory/memory_bus.ts";
 import { busContract, bytes, Collector } from "../bus_contract.ts";
 
 /** The first connection is the plane's root; the others are `connection()` handles on it. */

@@ -1,5 +1,5 @@
 /**
- * Tests of the config schema and loader (`configs/schema.ts`, `configs/loader.ts`) with fake
+ * Tests of the config schema and loader (`actors/config_schema.ts`, `configs/loader.ts`) with fake
  * component schemas: what resolves, and the exact message of each mistake.
  *
  * @module
@@ -22,7 +22,7 @@ import {
   number,
   string,
   stringList,
-} from "../../configs/schema.ts";
+} from "../../actors/config_schema.ts";
 
 /** The default `ServiceArgs` with `workers` set. */
 const args = (workers: number) => ({

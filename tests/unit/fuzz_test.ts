@@ -5,9 +5,9 @@
  */
 
 import assert from "node:assert/strict";
-import type { BusMessage } from "../../actors/bus.ts";
-import { MeshError } from "../../actors/errors.ts";
-import { decodeJson, decodeRequest, H, requestHeaders } from "../../actors/protocol.ts";
+import type { BusMessage } from "../../planes/bus.ts";
+import { MeshError } from "../../protocol/errors.ts";
+import { decodeJson, decodeRequest, H, requestHeaders } from "../../protocol/wire.ts";
 import { createGatewayApp } from "../../gateway/app.ts";
 
 /** mulberry32: a small, seeded PRNG, so a failure replays exactly. */

@@ -8,9 +8,9 @@
 
 import assert from "node:assert/strict";
 import { Registry } from "prom-client";
-import { ManualClock } from "../../actors/clock.ts";
-import { MeshError, type MeshErrorCode } from "../../actors/errors.ts";
-import { createLogger } from "../../actors/logger.ts";
+import { ManualClock } from "../../utils/clock.ts";
+import { MeshError, type MeshErrorCode } from "../../protocol/errors.ts";
+import { createLogger } from "../../utils/logger.ts";
 import { createGatewayApp, type GatewayOptions, type GenerateContext } from "../../gateway/app.ts";
 import { serveGateway } from "../../gateway/server.ts";
 

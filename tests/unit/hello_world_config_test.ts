@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { parseConfigText, resolveConfig } from "../../configs/loader.ts";
-import type { ConfigSchema } from "../../configs/schema.ts";
+import type { ConfigSchema } from "../../actors/config_schema.ts";
 import helloWorld from "../../examples/hello_world/graph.ts";
 import { graphSchemas } from "../../bin/serve.ts";
 

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { ManualClock } from "../../actors/clock.ts";
-import { type LeaseEvent, LeaseKeeper } from "../../actors/lease_keeper.ts";
-import { MemoryRegistry } from "../../actors/memory_registry.ts";
-import type { Registry } from "../../actors/registry.ts";
+import { ManualClock } from "../../utils/clock.ts";
+import { type LeaseEvent, LeaseKeeper } from "../../runtime/lease_keeper.ts";
+import { MemoryRegistry } from "../../planes/memory/memory_registry.ts";
+import type { Registry } from "../../planes/registry.ts";
 
 const KEY = "mesh/t/instances/Worker/generate/abc";
 

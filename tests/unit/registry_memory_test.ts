@@ -6,10 +6,10 @@
  */
 
 import assert from "node:assert/strict";
-import { ManualClock } from "../../actors/clock.ts";
-import { silentLogger } from "../../actors/logger.ts";
-import { MemoryRegistry } from "../../actors/memory_registry.ts";
-import type { WatchEvent } from "../../actors/registry.ts";
+import { ManualClock } from "../../utils/clock.ts";
+import { silentLogger } from "../../utils/logger.ts";
+import { MemoryRegistry } from "../../planes/memory/memory_registry.ts";
+import type { WatchEvent } from "../../planes/registry.ts";
 import { registryContract } from "../registry_contract.ts";
 
 registryContract("MemoryRegistry", () => {

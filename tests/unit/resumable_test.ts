@@ -6,10 +6,10 @@
 
 import assert from "node:assert/strict";
 import { component } from "../../actors/component.ts";
-import { MeshError } from "../../actors/errors.ts";
-import { MemoryBus } from "../../actors/memory_bus.ts";
-import { MemoryRegistry } from "../../actors/memory_registry.ts";
-import { Runtime } from "../../actors/runtime.ts";
+import { MeshError } from "../../protocol/errors.ts";
+import { MemoryBus } from "../../planes/memory/memory_bus.ts";
+import { MemoryRegistry } from "../../planes/memory/memory_registry.ts";
+import { Runtime } from "../../runtime/runtime.ts";
 
 function setup(resumable: boolean) {
   const bus = new MemoryBus();

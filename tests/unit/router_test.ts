@@ -4,14 +4,14 @@
  */
 
 import assert from "node:assert/strict";
-import type { Bus } from "../../actors/bus.ts";
+import type { Bus } from "../../planes/bus.ts";
 import { component } from "../../actors/component.ts";
-import { MeshError } from "../../actors/errors.ts";
-import { MemoryBus } from "../../actors/memory_bus.ts";
-import { MemoryRegistry } from "../../actors/memory_registry.ts";
-import { instanceKey, mailboxSubject } from "../../actors/names.ts";
-import { frameHeaders } from "../../actors/protocol.ts";
-import { Runtime, type RuntimeOptions } from "../../actors/runtime.ts";
+import { MeshError } from "../../protocol/errors.ts";
+import { MemoryBus } from "../../planes/memory/memory_bus.ts";
+import { MemoryRegistry } from "../../planes/memory/memory_registry.ts";
+import { instanceKey, mailboxSubject } from "../../protocol/names.ts";
+import { frameHeaders } from "../../protocol/wire.ts";
+import { Runtime, type RuntimeOptions } from "../../runtime/runtime.ts";
 
 const NS = "router_test";
 

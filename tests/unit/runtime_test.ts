@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { MemoryBus } from "../../actors/memory_bus.ts";
-import { MemoryRegistry } from "../../actors/memory_registry.ts";
-import { Runtime } from "../../actors/runtime.ts";
+import { MemoryBus } from "../../planes/memory/memory_bus.ts";
+import { MemoryRegistry } from "../../planes/memory/memory_registry.ts";
+import { Runtime } from "../../runtime/runtime.ts";
 import { component } from "../../actors/component.ts";
-import { MeshError } from "../../actors/errors.ts";
+import { MeshError } from "../../protocol/errors.ts";
 import helloWorld, { Frontend, Processor, Worker } from "../../examples/hello_world/graph.ts";
 
 /** Several "processes" (runtimes, each with its own hostname) on one in-process plane. */

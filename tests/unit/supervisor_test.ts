@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { backoffDelay } from "../../actors/backoff.ts";
-import { ManualClock } from "../../actors/clock.ts";
+import { backoffDelay } from "../../utils/backoff.ts";
+import { ManualClock } from "../../utils/clock.ts";
 import {
   type ChildExit,
   type ChildSpec,

@@ -13,14 +13,14 @@
  * @module
  */
 
-import { Actor, type ActorHost } from "./actor.ts";
-import type { Bus } from "./bus.ts";
-import { type Clock, systemClock } from "./clock.ts";
-import type { AnyComponent, ClientOptions, RuntimeHandle } from "./component.ts";
+import { Actor, type ActorHost } from "../actors/actor.ts";
+import type { Bus } from "../planes/bus.ts";
+import { type Clock, systemClock } from "../utils/clock.ts";
+import type { AnyComponent, ClientOptions, RuntimeHandle } from "../actors/component.ts";
 import { LeaseKeeper } from "./lease_keeper.ts";
-import type { BackoffOptions } from "./backoff.ts";
-import { type ChildSpec, type RestartType, Supervisor } from "./supervisor.ts";
-import { type Logger, silentLogger } from "./logger.ts";
+import type { BackoffOptions } from "../utils/backoff.ts";
+import { type ChildSpec, type RestartType, Supervisor } from "../actors/supervisor.ts";
+import { type Logger, silentLogger } from "../utils/logger.ts";
 import {
   DEFAULT_ENDPOINT,
   type EndpointAddress,
@@ -28,8 +28,8 @@ import {
   newInstanceId,
   parseAddress,
   validateName,
-} from "./names.ts";
-import type { Registry } from "./registry.ts";
+} from "../protocol/names.ts";
+import type { Registry } from "../planes/registry.ts";
 import { type ClientSettings, EndpointClient } from "../router/client.ts";
 import { InstanceView } from "../router/instance_view.ts";
 import { ReplyInbox } from "../router/reply_inbox.ts";

@@ -25,7 +25,7 @@
  * @module
  */
 
-import { createLogger, type Logger } from "./logger.ts";
+import { createLogger, type Logger } from "../../utils/logger.ts";
 import type {
   LeaseId,
   PrefixSnapshot,
@@ -33,7 +33,7 @@ import type {
   RegistryWatch,
   WatchEvent,
   WatchHandlers,
-} from "./registry.ts";
+} from "../registry.ts";
 
 /** Options for {@linkcode connectEtcdRegistry}. */
 export interface EtcdRegistryOptions {

@@ -5,13 +5,13 @@
  * @module
  */
 
-import type { Bus } from "./bus.ts";
-import type { Logger } from "./logger.ts";
-import type { Registry } from "./registry.ts";
-import { MemoryBus } from "./memory_bus.ts";
-import { MemoryRegistry } from "./memory_registry.ts";
-import { connectNatsBus } from "./nats_bus.ts";
-import { connectEtcdRegistry } from "./etcd_registry.ts";
+import type { Bus } from "../planes/bus.ts";
+import type { Logger } from "../utils/logger.ts";
+import type { Registry } from "../planes/registry.ts";
+import { MemoryBus } from "../planes/memory/memory_bus.ts";
+import { MemoryRegistry } from "../planes/memory/memory_registry.ts";
+import { connectNatsBus } from "../planes/nats/nats_bus.ts";
+import { connectEtcdRegistry } from "../planes/etcd/etcd_registry.ts";
 import type { EtcdConfig, NatsConfig } from "../configs/loader.ts";
 
 /** The planes a process runs on. */

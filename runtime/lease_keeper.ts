@@ -7,9 +7,9 @@
  * @module
  */
 
-import type { LeaseId, Registry } from "./registry.ts";
-import { type Clock, systemClock, type TimerId } from "./clock.ts";
-import { type Logger, silentLogger } from "./logger.ts";
+import type { LeaseId, Registry } from "../planes/registry.ts";
+import { type Clock, systemClock, type TimerId } from "../utils/clock.ts";
+import { type Logger, silentLogger } from "../utils/logger.ts";
 
 /** Options for {@linkcode LeaseKeeper}. */
 export interface LeaseKeeperOptions {

@@ -57,8 +57,8 @@ import {
   type MeshHeaders,
   type PublishOptions,
   type SubscribeOptions,
-} from "./bus.ts";
-import { createLogger, type Logger } from "./logger.ts";
+} from "../bus.ts";
+import { createLogger, type Logger } from "../../utils/logger.ts";
 
 /** Options for {@linkcode connectNatsBus}. */
 export interface NatsBusOptions {

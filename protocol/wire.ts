@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { BusMessage, MeshHeaders } from "./bus.ts";
+import type { BusMessage, MeshHeaders } from "../planes/bus.ts";
 import { parseJsonBody } from "./json_body.ts";
 
 /** Header names. */

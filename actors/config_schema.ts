@@ -8,7 +8,7 @@
  *
  * @example
  * ```ts
- * import { defineSchema, integer, string, type ConfigValues } from "./schema.ts";
+ * import { defineSchema, integer, string, type ConfigValues } from "./config_schema.ts";
  *
  * const processorSchema = defineSchema({
  *   router: string({

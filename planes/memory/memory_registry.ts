@@ -10,8 +10,8 @@
  * @module
  */
 
-import { type Clock, systemClock, type TimerId } from "./clock.ts";
-import { createLogger, type Logger } from "./logger.ts";
+import { type Clock, systemClock, type TimerId } from "../../utils/clock.ts";
+import { createLogger, type Logger } from "../../utils/logger.ts";
 import type {
   KeyValue,
   LeaseId,
@@ -20,7 +20,7 @@ import type {
   RegistryWatch,
   WatchEvent,
   WatchHandlers,
-} from "./registry.ts";
+} from "../registry.ts";
 
 /** Options for {@linkcode MemoryRegistry}. */
 export interface MemoryRegistryOptions {

@@ -8,7 +8,7 @@
 
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { Runtime } from "./runtime.ts";
-import type { Supervisor } from "./supervisor.ts";
+import type { Supervisor } from "../actors/supervisor.ts";
 
 /** What the metrics read. */
 export interface MetricSources {
