@@ -18,7 +18,7 @@
 
 import type { Hono } from "hono";
 import type { Logger } from "../utils/logger.ts";
-import { errorResponse } from "./http_errors.ts";
+import { errorResponse } from "./http/http_errors.ts";
 
 /** Options for {@linkcode serveGateway}. */
 export interface ServeGatewayOptions {

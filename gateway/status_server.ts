@@ -1,13 +1,16 @@
 /**
  * The status port of a process without a gateway (a worker): `/live`, `/ready`, `/health` and
- * `/metrics`, so every process of a cluster can be probed and scraped.
+ * `/metrics`, the same operations routes as the gateway's (`./routes/ops.ts`), so every process
+ * of a cluster can be probed and scraped.
  *
  * @module
  */
 
 import { Hono } from "hono";
-import { register as defaultRegistry, Registry } from "prom-client";
-import { errorResponse, jsonResponse, unknownPath } from "./http_errors.ts";
+import type { Registry } from "prom-client";
+import { renderMetrics } from "./http/gateway_metrics.ts";
+import { errorResponse, unknownPath } from "./http/http_errors.ts";
+import { opsRoutes } from "./routes/ops.ts";
 import { type GatewayServer, serveGateway } from "./server.ts";
 
 /** What the status port reports. */
@@ -22,21 +25,15 @@ export interface StatusOptions {
 /** Serves the status endpoints. */
 export function serveStatus(options: StatusOptions): GatewayServer {
   const app = new Hono();
-  app.get("/live", () => jsonResponse({ status: "live" }));
-  app.get(
-    "/ready",
-    () =>
-      options.ready()
-        ? jsonResponse({ status: "ready" })
-        : jsonResponse({ status: "not_ready" }, 503),
-  );
-  app.get("/health", () => jsonResponse(options.health()));
-  app.get("/metrics", async () => {
-    const merged = Registry.merge([defaultRegistry, options.registry]);
-    return new Response(await merged.metrics(), {
-      headers: { "content-type": merged.contentType },
-    });
-  });
+  app.onError((error) => errorResponse(error));
   app.notFound((c) => errorResponse(unknownPath(c.req.method, c.req.path)));
+  app.route(
+    "/",
+    opsRoutes({
+      ready: () => options.ready(),
+      health: () => options.health(),
+      metrics: () => renderMetrics(options.registry),
+    }),
+  );
   return serveGateway(app, { port: options.port, hostname: options.hostname ?? "0.0.0.0" });
 }

@@ -1,6 +1,6 @@
 /**
  * The one error class that crosses the mesh. Its `code` travels in `error` frames and maps to an
- * HTTP status at the gateway only (`gateway/http_errors.ts`).
+ * HTTP status at the gateway only (`gateway/http/http_errors.ts`).
  *
  * @module
  */

@@ -13,6 +13,7 @@ import { MeshError, type MeshErrorCode } from "../../protocol/errors.ts";
 import { createLogger } from "../../utils/logger.ts";
 import { createGatewayApp, type GatewayOptions, type GenerateContext } from "../../gateway/app.ts";
 import { serveGateway } from "../../gateway/server.ts";
+import { within } from "../helpers/eventually.ts";
 
 type Generate = GatewayOptions["generate"];
 
@@ -453,19 +454,6 @@ Deno.test("a failing health() answers a generic 500", async () => {
   assert.equal(res.status, 500);
   assert.equal(await res.text(), errorBody("internal", "Internal server error"));
 });
-
-/** Fails (instead of hanging) when `promise` does not settle within `ms`; never used to wait. */
-async function within<T>(promise: Promise<T>, what: string, ms = 5_000): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Timed out waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 async function readLine(
   reader: ReadableStreamDefaultReader<string>,

@@ -13,8 +13,8 @@
  * @module
  */
 
-import { MeshError, type MeshErrorCode } from "../protocol/errors.ts";
-import type { LogFields, Logger } from "../utils/logger.ts";
+import { MeshError, type MeshErrorCode } from "../../protocol/errors.ts";
+import type { LogFields, Logger } from "../../utils/logger.ts";
 
 /** Codes that exist only at the HTTP edge, never on the bus. */
 export type HttpOnlyErrorCode =
@@ -175,7 +175,7 @@ export function jsonResponse(
  *
  * @example
  * ```ts
- * import { MeshError } from "../protocol/errors.ts";
+ * import { MeshError } from "../../protocol/errors.ts";
  * import { errorResponse } from "./http_errors.ts";
  * const res = errorResponse(new MeshError("no_instances", "No workers"), { retryAfterSeconds: 2 });
  * console.assert(res.status === 503 && res.headers.get("retry-after") === "2");
