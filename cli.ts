@@ -15,9 +15,10 @@
 
 import { isLogLevel } from "./utils/logger.ts";
 import { parseArgs, UsageError } from "./bin/args.ts";
-import { type RunningMesh, serve } from "./bin/serve.ts";
+import { runUntilSignalled, serve } from "./bin/serve.ts";
 import { status } from "./bin/status.ts";
 import { MESHWORK_VERSION } from "./runtime/runtime.ts";
+import { readEnvironment } from "./configs/environment.ts";
 
 const USAGE = `meshwork ${MESHWORK_VERSION}: an actor-model microservice mesh
 
@@ -60,38 +61,10 @@ function positiveInt(value: string | boolean | undefined, name: string): number 
   return n;
 }
 
-function runUntilSignalled(mesh: RunningMesh): Promise<void> {
-  return new Promise((resolve) => {
-    mesh.fatal.then(async (error) => {
-      await mesh.stop().catch(() => {});
-      fail(
-        `${error instanceof Error ? error.message : String(error)}; stopping so that the ` +
-          "service manager can restart the process",
-        1,
-      );
-    });
-    let signals = 0;
-    const onSignal = (signal: Deno.Signal) => {
-      if (++signals > 1) {
-        mesh.log.warn("Second signal: exiting now", { signal });
-        Deno.exit(1);
-      }
-      mesh.log.info("Signal received", { signal });
-      mesh.stop().then(resolve, (error) => {
-        mesh.log.error("Stop failed", { error });
-        Deno.exit(1);
-      });
-    };
-    for (const signal of ["SIGINT", "SIGTERM"] as const) {
-      Deno.addSignalListener(signal, () => onSignal(signal));
-    }
-  });
-}
-
 /** Runs the command line. */
 export async function main(args: string[]): Promise<void> {
   const [command, ...rest] = args;
-  const env = Deno.env.toObject();
+  const env = readEnvironment();
   try {
     switch (command) {
       case "serve":

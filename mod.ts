@@ -30,6 +30,7 @@
  */
 
 export { component, graph } from "./actors/component.ts";
+export type { ComponentClient } from "./actors/caller.ts";
 export type {
   ComponentDefinition,
   DependencyCaller,
@@ -46,10 +47,11 @@ export { abortableDelay } from "./utils/abortable_delay.ts";
 export { connectPlanes } from "./runtime/planes_preset.ts";
 export { MemoryBus } from "./planes/memory/memory_bus.ts";
 export { MemoryRegistry } from "./planes/memory/memory_registry.ts";
-export { connectNatsBus } from "./planes/nats/nats_bus.ts";
+export { connectNatsBus } from "./planes/nats/connect.ts";
 export { connectEtcdRegistry } from "./planes/etcd/etcd_registry.ts";
-export type { CallOptions, EndpointClient } from "./router/client.ts";
-export { POLICY_NAMES } from "./router/policies.ts";
+export type { CallOptions, WaitOptions } from "./protocol/call_options.ts";
+export type { EndpointClient } from "./router/client.ts";
+export { POLICY_NAMES } from "./router/policies/mod.ts";
 export {
   boolean,
   defineSchema,

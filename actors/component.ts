@@ -23,7 +23,8 @@
 
 import type { ConfigSchema, ConfigValues } from "./config_schema.ts";
 import type { Logger } from "../utils/logger.ts";
-import type { CallOptions, EndpointClient } from "../router/client.ts";
+import type { CallOptions } from "../protocol/call_options.ts";
+import type { ComponentClient } from "./caller.ts";
 
 /** Any component, whatever its config and dependencies. */
 // deno-lint-ignore no-explicit-any
@@ -100,7 +101,7 @@ export interface StartContext<C = Record<string, unknown>, D extends DependsMap 
   readonly config: C;
   readonly log: Logger;
   /** Clients for the declared dependencies (default routing policy). */
-  readonly deps: { readonly [K in keyof D]: EndpointClient };
+  readonly deps: { readonly [K in keyof D]: ComponentClient };
   /**
    * The seeds' runtime handle:
    * `await ctx.runtime.namespace(ns).component("Backend").endpoint("generate").client()` resolves
@@ -108,7 +109,7 @@ export interface StartContext<C = Record<string, unknown>, D extends DependsMap 
    */
   readonly runtime: RuntimeHandle;
   /** An explicit client to any endpoint: `client("Worker")`, `client("ns/Worker/generate")`. */
-  client(target: string | AnyComponent, options?: ClientOptions): EndpointClient;
+  client(target: string | AnyComponent, options?: ClientOptions): ComponentClient;
   /**
    * Reports that this instance cannot go on (a lost connection, a dead background loop): it
    * deregisters, its in-flight callers get `instance_lost`, and its supervisor starts a fresh
@@ -124,7 +125,7 @@ export interface RuntimeHandle {
   namespace(name: string): {
     component(name: string): {
       endpoint(name: string): {
-        client(options?: Omit<ClientOptions, "endpoint">): Promise<EndpointClient>;
+        client(options?: Omit<ClientOptions, "endpoint">): Promise<ComponentClient>;
       };
     };
   };

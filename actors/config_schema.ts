@@ -2,7 +2,7 @@
  * A tiny declarative schema for one component's section of a deployment config (DESIGN.md §7).
  *
  * A component author lists the keys its section may hold, with their types, defaults and limits;
- * the loader (`configs/loader.ts`) checks a YAML section and `--Component.key=value` overrides
+ * the loader (`configs/`) checks a YAML section and `--Component.key=value` overrides
  * against it and fills in the defaults. `ServiceArgs` is common to every component and handled by
  * the loader, so a schema never declares it.
  *

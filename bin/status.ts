@@ -6,7 +6,8 @@
 
 import { namespacePrefix } from "../protocol/names.ts";
 import { connectEtcdRegistry } from "../planes/etcd/etcd_registry.ts";
-import { readConfigFile, resolveConfig } from "../configs/loader.ts";
+import { readConfigFile } from "../configs/yaml_document.ts";
+import { resolveConfig } from "../configs/resolve.ts";
 import type { InstanceInfo } from "../router/instance_view.ts";
 
 /** What `status` needs. */

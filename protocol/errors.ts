@@ -46,7 +46,8 @@ export interface MeshErrorBody {
  * @example
  * ```ts
  * import { MeshError } from "./errors.ts";
- * throw new MeshError("bad_request", 'Field "prompt" must be a string');
+ * const error = new MeshError("bad_request", 'Field "prompt" must be a string');
+ * console.assert(error.code === "bad_request" && !error.retryable);
  * ```
  */
 export class MeshError extends Error {

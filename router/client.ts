@@ -1,59 +1,33 @@
 /**
  * The client to one `namespace/Component/endpoint`: it keeps a live view of the instances, picks
- * one by policy, sends the request to its mailbox and streams the reply frames back as chunks.
+ * one by policy, and streams the reply back as chunks, from an instance in this process
+ * (`preferLocal`, through {@linkcode LocalEndpoint}) or over the bus (`remote_call.ts`).
  *
  * A request that no instance took (nobody subscribed, or no first frame in time) marks that
- * instance down until its next registry update and is tried on another (bounded attempts). A
- * call to a component with an instance in this process goes to it directly (`preferLocal`).
+ * instance down (`down_marks.ts`) and is tried on another; `attempts.ts` decides what follows a
+ * failed attempt.
  *
  * @module
  */
 
-import type { Actor } from "../actors/actor.ts";
 import type { Bus } from "../planes/bus.ts";
-import type { Clock } from "../utils/clock.ts";
+import type { CallOptions, WaitOptions } from "../protocol/call_options.ts";
 import { MeshError } from "../protocol/errors.ts";
+import type { InstanceInfo } from "../protocol/instance_info.ts";
+import { type EndpointAddress, formatAddress } from "../protocol/names.ts";
+import { encodeJson } from "../protocol/wire.ts";
+import type { Clock } from "../utils/clock.ts";
 import type { Logger } from "../utils/logger.ts";
-import {
-  controlSubject,
-  type EndpointAddress,
-  formatAddress,
-  queueSubject,
-} from "../protocol/names.ts";
-import { CANCEL, decodeJson, encodeJson, H, requestHeaders } from "../protocol/wire.ts";
-import type { InstanceInfo, InstanceView } from "./instance_view.ts";
-import { canonicalPolicyName, createPolicy, QueuePolicy, type RoutingPolicy } from "./policies.ts";
-import { NotDeliveredError } from "../protocol/not_delivered_error.ts";
+import type { Random } from "../utils/random.ts";
+import { CallAttempts } from "./attempts.ts";
+import { DownMarks } from "./down_marks.ts";
+import type { InstanceView } from "./instance_view.ts";
+import type { LocalEndpoint } from "./local_dispatch.ts";
+import { canonicalPolicyName, createPolicy, type RoutingPolicy } from "./policies/mod.ts";
+import { remoteCall } from "./remote_call.ts";
 import type { ReplyInbox } from "./reply_inbox.ts";
 
-/**
- * Options for one call. A handler's request context fits as it is (`client.generate(req, ctx)`):
- * the call then shares the request's id, deadline and cancellation.
- */
-export interface CallOptions {
-  /** Carried across hops and in logs. Default: a fresh random id. */
-  requestId?: string;
-  /** Unix ms. Default: now + the client's `timeoutMs`. */
-  deadline?: number;
-  /** Cancels the call (the instance's handler sees its own signal abort). */
-  signal?: AbortSignal;
-  /** Overrides the client's policy for this call. */
-  policy?: string;
-  /** Sends to this instance only (what `direct()` does). */
-  directTo?: string;
-  /** W3C trace context to pass along. */
-  traceparent?: string;
-  /** The routing key for `consistent_hash`. Default: the request's `hashKey` field. */
-  key?: string;
-}
-
-/** What one call has learnt about the instances so far. */
-interface Route {
-  /** Instances this call has tried. */
-  tried: Set<string>;
-  /** How many answered `busy`. */
-  busy: number;
-}
+export type { CallOptions, WaitOptions } from "../protocol/call_options.ts";
 
 /** Settings of a client. */
 export interface ClientSettings {
@@ -87,21 +61,10 @@ export interface ClientHost {
   readonly clock: Clock;
   readonly log: Logger;
   readonly inbox: ReplyInbox;
-  /** The actor with this id when it runs in this process. */
-  localActor(instance: string): Actor | undefined;
-}
-
-/** Options for {@linkcode EndpointClient.waitForInstances}. */
-export interface WaitOptions {
-  /** Give up after this long (`no_instances`). Default: wait until `signal` aborts. */
-  timeoutMs?: number;
-  signal?: AbortSignal;
-  /** What the log lines call the instances. Default `workers`. */
-  noun?: string;
-}
-
-function randomId(): string {
-  return crypto.randomUUID();
+  /** Draws for the random policies. Default: the system source. */
+  readonly random?: Random;
+  /** The instance with this id when it runs in this process. */
+  localActor(instance: string): LocalEndpoint | undefined;
 }
 
 /** A client to one endpoint of a component. */
@@ -110,9 +73,9 @@ export class EndpointClient {
   readonly settings: Required<ClientSettings>;
   #host: ClientHost;
   #view: InstanceView;
+  #target: string;
   #policies = new Map<string, RoutingPolicy>();
-  /** Instances that did not take a request: skipped until their next registry update, or until the time given (an outage of the bus sends no registry update). */
-  #down = new Map<string, number>();
+  #down: DownMarks;
   #inflight = new Map<string, number>();
   #offView: () => void;
 
@@ -124,7 +87,9 @@ export class EndpointClient {
   ) {
     this.#host = host;
     this.address = address;
+    this.#target = formatAddress(address);
     this.#view = view;
+    this.#down = new DownMarks(host.clock);
     this.settings = {
       policy: canonicalPolicyName(settings.policy ?? "round_robin"),
       preferLocal: settings.preferLocal ?? true,
@@ -137,7 +102,7 @@ export class EndpointClient {
     };
     this.#policy(this.settings.policy); // validates the name now, not on the first call
     this.#offView = view.onChange((change) => {
-      this.#down.delete(change.instance);
+      this.#down.clear(change.instance);
       // A lost instance fails its calls at once. Not so one that deregistered in a graceful stop
       // (it said so first: `meta.draining`) and is finishing those calls, nor one that a reload
       // no longer found (the store was wiped: it is alive and registers again). Their calls stay
@@ -162,40 +127,35 @@ export class EndpointClient {
 
   /**
    * Waits until at least `count` instances are live, logging
-   * `Waiting for more workers to be ready. Current: X, Required: Y` each time the count changes.
-   * Resolves with their ids.
+   * `Waiting for more workers to be ready. Current: X, Required: Y` each time the count changes
+   * (unless `quiet`). Resolves with their ids. After `timeoutMs` it fails `no_instances` with that
+   * same message; when `signal` aborts, `cancelled`.
    */
   async waitForInstances(count: number, options: WaitOptions = {}): Promise<string[]> {
     const { clock, log } = this.#host;
     const noun = options.noun ?? "workers";
     const giveUpAt = options.timeoutMs === undefined ? Infinity : clock.now() + options.timeoutMs;
+    const waiting = (current: number) =>
+      `Waiting for more ${noun} to be ready. Current: ${current}, Required: ${count}`;
     let logged = -1;
     for (;;) {
       const current = this.#view.instances.length;
       if (current >= count) break;
-      if (current !== logged) {
-        log.info(
-          `Waiting for more ${noun} to be ready. Current: ${current}, Required: ${count}`,
-          { target: formatAddress(this.address) },
-        );
+      if (current !== logged && !options.quiet) {
+        log.info(waiting(current), { target: this.#target });
         logged = current;
       }
       if (options.signal?.aborted) throw new MeshError("cancelled", "Stopped waiting");
       const remaining = giveUpAt - clock.now();
-      if (remaining <= 0) {
-        throw new MeshError(
-          "no_instances",
-          `Cannot route to "${
-            formatAddress(this.address)
-          }": ${current} of ${count} instances live after ${options.timeoutMs} ms`,
-        );
-      }
+      if (remaining <= 0) throw new MeshError("no_instances", waiting(current));
       await this.#changedOrTimeout(remaining, options.signal);
     }
     const ids = this.instanceIds();
-    log.info(`${noun[0]!.toUpperCase()}${noun.slice(1)} are all ready: [${ids.join(", ")}]`, {
-      target: formatAddress(this.address),
-    });
+    if (!options.quiet) {
+      log.info(`${noun[0]!.toUpperCase()}${noun.slice(1)} are all ready: [${ids.join(", ")}]`, {
+        target: this.#target,
+      });
+    }
     return ids;
   }
 
@@ -228,46 +188,55 @@ export class EndpointClient {
     const canonical = canonicalPolicyName(name);
     let policy = this.#policies.get(canonical);
     if (!policy) {
-      policy = createPolicy(canonical);
+      policy = createPolicy(canonical, this.#host.random);
       this.#policies.set(canonical, policy);
     }
     return policy;
   }
 
   async *#call(request: unknown, options: CallOptions): AsyncGenerator<unknown> {
-    const clock = this.#host.clock;
+    const { clock, log } = this.#host;
     const deadline = options.deadline ?? clock.now() + this.settings.timeoutMs;
-    const requestId = options.requestId ?? randomId();
+    const requestId = options.requestId ?? crypto.randomUUID();
     const { signal, directTo: instanceId } = options;
     const policy = instanceId ? undefined : this.#policy(options.policy ?? this.settings.policy);
+    const viaQueue = policy?.viaQueueGroup === true;
     const key = options.key ?? this.#keyOf(request);
-    const route: Route = { tried: new Set(), busy: 0 };
+    const attempts = new CallAttempts(
+      this.#target,
+      requestId,
+      this.settings,
+      { direct: instanceId !== undefined, viaQueue },
+      { log, markDown: (instance) => this.#down.mark(instance, this.settings.downMs) },
+    );
     let body: Uint8Array | undefined;
-    let undelivered = 0;
     let delivered = 0;
-    let migrations = 0;
 
     for (let attempt = 1;; attempt++) {
       if (signal?.aborted) throw new MeshError("cancelled", "The request was cancelled");
       if (deadline <= clock.now()) {
         throw new MeshError("deadline_exceeded", "The request deadline passed");
       }
-      const picked = await this.#choose(policy, instanceId, key, route, deadline, signal);
-      const queue = policy instanceof QueuePolicy;
-      const target = queue ? undefined : picked;
+      const picked = await this.#choose(policy, instanceId, key, attempts, deadline, signal);
+      const target = viaQueue ? undefined : picked;
       const local = target && this.settings.preferLocal
         ? this.#host.localActor(target.instance)
         : undefined;
       let started = false;
       // In flight from this client, by either path: least_loaded and power_of_two read it.
-      if (target) {
-        this.#inflight.set(target.instance, (this.#inflight.get(target.instance) ?? 0) + 1);
-      }
+      if (target) this.#countInflight(target.instance, +1);
       try {
         const call = { requestId, deadline, attempt, signal, resumeFrom: delivered };
         const chunks = local?.running
           ? local.dispatchLocal(this.address.endpoint, request, call)
-          : this.#remote(target, body ??= encodeJson(request), call, options.traceparent);
+          : remoteCall(
+            this.#host,
+            this.address,
+            target,
+            body ??= encodeJson(request),
+            call,
+            options.traceparent,
+          );
         for await (const chunk of chunks) {
           started = true;
           delivered++;
@@ -275,126 +244,19 @@ export class EndpointClient {
         }
         return;
       } catch (error) {
-        if (
-          error instanceof MeshError && error.code === "instance_lost" && target &&
-          instanceId === undefined && target.meta?.resumable === true &&
-          migrations < this.settings.migrationLimit
-        ) {
-          migrations++;
-          route.tried.add(target.instance);
-          this.#host.log.info("Instance lost mid-stream; resuming on another instance", {
-            request_id: requestId,
-            instance: target.instance,
-            resume_from: delivered,
-            migration: migrations,
-          });
-          continue;
-        }
-        if (started || instanceId !== undefined && !(error instanceof NotDeliveredError)) {
-          throw error;
-        }
-        if (error instanceof MeshError && error.code === "busy") {
-          if (target) route.tried.add(target.instance);
-          route.busy++;
-          if (!queue || route.busy < this.settings.maxAttempts) continue;
-          throw error;
-        }
-        if (!(error instanceof NotDeliveredError)) throw error;
-        if (target) {
-          route.tried.add(target.instance);
-          if (!local) {
-            this.#down.set(target.instance, this.#host.clock.now() + this.settings.downMs);
-          }
-        }
-        this.#host.log.debug("No instance took the request; trying another", {
-          request_id: requestId,
-          instance: target?.instance ?? "(queue)",
-          reason: error.reason,
-        });
-        if (++undelivered < this.settings.maxAttempts && instanceId === undefined) continue;
-        throw new MeshError(
-          "no_instances",
-          `Cannot route to "${
-            formatAddress(this.address)
-          }": no instance took the request after ${attempt} attempts`,
-          { cause: error },
-        );
+        const outcome = { target, local: local !== undefined, started, delivered, attempt };
+        const decision = attempts.afterFailure(error, outcome);
+        if (decision.next === "fail") throw decision.error;
       } finally {
-        if (target) {
-          const count = (this.#inflight.get(target.instance) ?? 1) - 1;
-          if (count > 0) this.#inflight.set(target.instance, count);
-          else this.#inflight.delete(target.instance);
-        }
+        if (target) this.#countInflight(target.instance, -1);
       }
     }
   }
 
-  /** One attempt over the bus: to an instance's mailbox, or to the queue group. */
-  async *#remote(
-    target: InstanceInfo | undefined,
-    body: Uint8Array,
-    call: {
-      requestId: string;
-      deadline: number;
-      attempt: number;
-      resumeFrom: number;
-      signal?: AbortSignal;
-    },
-    traceparent: string | undefined,
-  ): AsyncGenerator<unknown> {
-    const { bus, inbox } = this.#host;
-    const pending = inbox.open(call.deadline, target?.instance);
-    const onAbort = () => pending.fail(new MeshError("cancelled", "The request was cancelled"));
-    call.signal?.addEventListener("abort", onAbort, { once: true });
-    let finished = false;
-    try {
-      bus.publish(target?.subject ?? queueSubject(this.address), body, {
-        reply: pending.subject,
-        headers: requestHeaders(
-          call.requestId,
-          call.deadline,
-          call.attempt,
-          traceparent,
-          call.resumeFrom,
-        ),
-      });
-      for (;;) {
-        const frame = await pending.next();
-        switch (frame.kind) {
-          case "ack":
-          case "heartbeat":
-            continue;
-          case "data":
-            yield decodeJson(frame.data);
-            continue;
-          case "final":
-            finished = true;
-            yield decodeJson(frame.data);
-            return;
-          case "end":
-            finished = true;
-            return;
-          case "error":
-            finished = true;
-            throw MeshError.fromBody(decodeJson(frame.data));
-        }
-      }
-    } catch (error) {
-      if (error instanceof NotDeliveredError) finished = true;
-      throw error;
-    } finally {
-      call.signal?.removeEventListener("abort", onAbort);
-      pending.close();
-      if (!finished && pending.instance) this.#cancel(pending.instance, call.requestId);
-    }
-  }
-
-  #isDown(instance: string): boolean {
-    const until = this.#down.get(instance);
-    if (until === undefined) return false;
-    if (until > this.#host.clock.now()) return true;
-    this.#down.delete(instance);
-    return false;
+  #countInflight(instance: string, delta: 1 | -1): void {
+    const count = (this.#inflight.get(instance) ?? (delta > 0 ? 0 : 1)) + delta;
+    if (count > 0) this.#inflight.set(instance, count);
+    else this.#inflight.delete(instance);
   }
 
   /** The routing key of a request: its `hashKey` field (default `session_id`), when present. */
@@ -404,24 +266,16 @@ export class EndpointClient {
     return typeof value === "string" || typeof value === "number" ? String(value) : undefined;
   }
 
-  /** Tells the instance to stop working on a request nobody will read. */
-  #cancel(instance: string, requestId: string): void {
-    try {
-      this.#host.bus.publish(
-        controlSubject(this.address.namespace, this.address.component, instance),
-        new Uint8Array(0),
-        { headers: { [H.requestId]: requestId, [H.kind]: CANCEL } },
-      );
-    } catch {
-      // The bus is closed: the instance's deadline will stop the work.
-    }
-  }
-
+  /**
+   * The instance for the next attempt: the named one (`direct`), or the policy's pick among the
+   * live instances this call has not tried, that are not draining and not marked down (those in
+   * this process first, with `preferLocal`). Waits for one up to `waitMs`.
+   */
   async #choose(
     policy: RoutingPolicy | undefined,
     instanceId: string | undefined,
     key: string | undefined,
-    route: Route,
+    attempts: CallAttempts,
     deadline: number,
     signal: AbortSignal | undefined,
   ): Promise<InstanceInfo> {
@@ -433,15 +287,19 @@ export class EndpointClient {
         if (info) return info;
         throw new MeshError(
           "not_found",
-          `No live instance "${instanceId}" of "${formatAddress(this.address)}"; live instances: ${
+          `No live instance "${instanceId}" of "${this.#target}"; live instances: ${
             this.instanceIds().join(", ") || "none"
           }`,
         );
       }
-      const untried = this.#view.instances.filter((info) =>
-        !route.tried.has(info.instance) && info.meta?.draining !== true
-      );
-      let candidates = untried.filter((info) => !this.#isDown(info.instance));
+      // One pass over the view: the untried live instances, and those of them not marked down.
+      const untried: string[] = [];
+      let candidates: InstanceInfo[] = [];
+      for (const info of this.#view.instances) {
+        if (attempts.tried.has(info.instance) || info.meta?.draining === true) continue;
+        untried.push(info.instance);
+        if (!this.#down.isDown(info.instance)) candidates.push(info);
+      }
       if (this.settings.preferLocal && candidates.length > 1) {
         const local = candidates.filter((info) => this.#host.localActor(info.instance));
         if (local.length > 0) candidates = local;
@@ -452,10 +310,10 @@ export class EndpointClient {
           key,
         });
       }
-      if (route.busy > 0) {
+      if (attempts.busy > 0) {
         throw new MeshError(
           "busy",
-          `Every instance of "${formatAddress(this.address)}" is at its in-flight limit`,
+          `Every instance of "${this.#target}" is at its in-flight limit`,
         );
       }
       const remaining = giveUpAt - clock.now();
@@ -463,7 +321,7 @@ export class EndpointClient {
       if (remaining <= 0) {
         throw new MeshError(
           "no_instances",
-          `Cannot route to "${formatAddress(this.address)}": no live instances after ${
+          `Cannot route to "${this.#target}": no live instances after ${
             Math.round(this.settings.waitMs / 100) / 10
           }s`,
         );
@@ -471,10 +329,7 @@ export class EndpointClient {
       // Instances marked down are skipped only until their mark expires (`downMs`): wake up
       // then too, not only on a registry change. After an outage of the bus every instance may
       // be marked down at once while the registry, rightly, says nothing.
-      let downUntil = Infinity;
-      for (const info of untried) {
-        downUntil = Math.min(downUntil, this.#down.get(info.instance) ?? Infinity);
-      }
+      const downUntil = this.#down.firstExpiry(untried);
       await this.#changedOrTimeout(Math.min(remaining, downUntil - clock.now()), signal);
     }
   }

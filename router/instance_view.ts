@@ -9,21 +9,25 @@
  */
 
 import type { Registry, RegistryWatch, WatchEvent } from "../planes/registry.ts";
+import type { InstanceInfo } from "../protocol/instance_info.ts";
+import { backoffDelay } from "../utils/backoff.ts";
+import { type Clock, systemClock, type TimerId } from "../utils/clock.ts";
 import { type Logger, silentLogger } from "../utils/logger.ts";
+import { type Random, systemRandom } from "../utils/random.ts";
 
-/** What an instance registers (the registry value, DESIGN.md §3). */
-export interface InstanceInfo {
-  namespace: string;
-  component: string;
-  endpoint: string;
-  instance: string;
-  subject: string;
-  hostname: string;
-  pid: number;
-  startedAt: string;
-  version: string;
-  meta: Record<string, unknown>;
+export type { InstanceInfo } from "../protocol/instance_info.ts";
+
+/** Options for {@linkcode InstanceView}. */
+export interface InstanceViewOptions {
+  logger?: Logger;
+  /** Times the retries of a failed reload. Default: the system clock. */
+  clock?: Clock;
+  /** Spreads the retry delays. Default: the system source. */
+  random?: Random;
 }
+
+/** The pause before the n-th retry of a reload: 250 ms doubling to 5 s, ±20 %. */
+const _RELOAD_BACKOFF = { initialMs: 250, maxMs: 5000 };
 
 /**
  * A change to the view. A removal carries the record the instance had (`previous`), and whether
@@ -34,7 +38,7 @@ export type ViewChange =
   | { type: "added" | "updated"; instance: string }
   | { type: "removed"; instance: string; previous: InstanceInfo; resync: boolean };
 
-function parseInfo(value: string): InstanceInfo | undefined {
+function _parseInfo(value: string): InstanceInfo | undefined {
   try {
     const info = JSON.parse(value) as InstanceInfo;
     return typeof info?.instance === "string" && typeof info.subject === "string"
@@ -56,13 +60,17 @@ export class InstanceView {
   #watch: RegistryWatch | undefined;
   #started: Promise<void> | undefined;
   #reloading: Promise<void> | undefined;
-  #retry: ReturnType<typeof setTimeout> | undefined;
+  #retry: TimerId | undefined;
+  #clock: Clock;
+  #random: Random;
   #closed = false;
 
-  constructor(registry: Registry, prefix: string, logger: Logger = silentLogger) {
+  constructor(registry: Registry, prefix: string, options: InstanceViewOptions = {}) {
     this.#registry = registry;
     this.prefix = prefix;
-    this.#log = logger;
+    this.#log = options.logger ?? silentLogger;
+    this.#clock = options.clock ?? systemClock;
+    this.#random = options.random ?? systemRandom;
   }
 
   /** The instances, ordered by instance id. The array is replaced, never mutated. */
@@ -107,19 +115,19 @@ export class InstanceView {
   /** Stops the watch. */
   async close(): Promise<void> {
     this.#closed = true;
-    clearTimeout(this.#retry);
+    this.#clearRetry();
     await this.#reloading;
     await this.#watch?.close();
   }
 
   /**
    * Drops the watch and loads again from a fresh snapshot (after a reset, or once the registry is
-   * reachable again). One at a time; retried with a growing delay until it works or the view
-   * closes.
+   * reachable again). One at a time; retried with a growing delay (`backoffDelay`) until it
+   * works or the view closes.
    */
-  #reload(delayMs = 250): void {
+  #reload(attempt = 1): void {
     if (this.#closed || this.#reloading) return;
-    clearTimeout(this.#retry);
+    this.#clearRetry();
     this.#reloading = (async () => {
       const old = this.#watch;
       this.#watch = undefined;
@@ -130,14 +138,23 @@ export class InstanceView {
       (error) => {
         this.#reloading = undefined;
         if (this.#closed) return;
+        const delayMs = backoffDelay(attempt, _RELOAD_BACKOFF, this.#random);
         this.#log.warn("Could not reload instances; trying again", {
           prefix: this.prefix,
           error,
           delayMs,
         });
-        this.#retry = setTimeout(() => this.#reload(Math.min(delayMs * 2, 5000)), delayMs);
+        this.#retry = this.#clock.setTimeout(() => {
+          this.#retry = undefined;
+          this.#reload(attempt + 1);
+        }, delayMs);
       },
     );
+  }
+
+  #clearRetry(): void {
+    if (this.#retry !== undefined) this.#clock.clearTimeout(this.#retry);
+    this.#retry = undefined;
   }
 
   async #sync(): Promise<void> {
@@ -186,7 +203,7 @@ export class InstanceView {
       this.#emit({ type: "removed", instance, previous, resync });
       return;
     }
-    const info = parseInfo(event.value);
+    const info = _parseInfo(event.value);
     if (!info) {
       this.#log.warn("Ignoring a malformed instance record", { key: event.key });
       return;

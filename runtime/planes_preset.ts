@@ -2,6 +2,9 @@
  * Chooses the planes at start-up: NATS + etcd when the config or the environment names them
  * (cluster mode), the in-process bus and registry otherwise (embedded mode).
  *
+ * A preset, in Hono's style: {@linkcode PRESETS} maps each mode to the factories of its bus and
+ * registry, so a new plane implementation is one folder under `planes/` plus one line here.
+ *
  * @module
  */
 
@@ -10,9 +13,9 @@ import type { Logger } from "../utils/logger.ts";
 import type { Registry } from "../planes/registry.ts";
 import { MemoryBus } from "../planes/memory/memory_bus.ts";
 import { MemoryRegistry } from "../planes/memory/memory_registry.ts";
-import { connectNatsBus } from "../planes/nats/nats_bus.ts";
+import { connectNatsBus } from "../planes/nats/connect.ts";
 import { connectEtcdRegistry } from "../planes/etcd/etcd_registry.ts";
-import type { EtcdConfig, NatsConfig } from "../configs/loader.ts";
+import type { EtcdConfig, NatsConfig } from "../configs/plane_settings.ts";
 
 /** The planes a process runs on. */
 export interface Planes {
@@ -32,25 +35,66 @@ export interface PlaneSettings {
   logger?: Logger;
 }
 
+/** Opens one plane from the settings (its section is there when its mode is chosen). */
+type _Factory<T> = (settings: PlaneSettings) => T | Promise<T>;
+
+/** The implementations a mode runs on. */
+interface _Preset {
+  bus: _Factory<Bus>;
+  registry: _Factory<Registry>;
+}
+
+/** The modes and their implementations: one line per plane implementation. */
+const PRESETS: Record<Planes["mode"], _Preset> = {
+  embedded: {
+    bus: ({ logger }) => new MemoryBus({ logger }),
+    registry: () => new MemoryRegistry(),
+  },
+  cluster: {
+    bus: ({ nats, name, logger }) => connectNatsBus({ ...nats!, name, logger }),
+    registry: ({ etcd, logger }) => connectEtcdRegistry({ ...etcd!, logger }),
+  },
+};
+
 /**
- * Connects the planes. Naming only one of NATS and etcd is an error: discovery and the request
- * plane must be shared by every process of a cluster, or none.
+ * Connects the planes: the bus, then the registry (closing the bus when the registry cannot be
+ * opened); {@linkcode Planes.close} closes them in reverse order. Naming only one of NATS and etcd
+ * is an error: discovery and the request plane must be shared by every process of a cluster, or
+ * none.
+ *
+ * @example
+ * ```ts
+ * import { connectPlanes } from "./planes_preset.ts";
+ * const planes = await connectPlanes({});
+ * console.assert(planes.mode === "embedded");
+ * await planes.close();
+ * ```
  */
 export async function connectPlanes(settings: PlaneSettings): Promise<Planes> {
-  const { nats, etcd, logger } = settings;
-  if (!nats && !etcd) {
-    const bus = new MemoryBus({ logger });
-    const registry = new MemoryRegistry();
-    return {
-      mode: "embedded",
-      bus,
-      registry,
-      close: async () => {
-        await bus.close();
-        await registry.close();
-      },
-    };
+  const mode = _mode(settings);
+  const preset = PRESETS[mode];
+  const bus = await preset.bus(settings);
+  let registry: Registry;
+  try {
+    registry = await preset.registry(settings);
+  } catch (error) {
+    await bus.close();
+    throw error;
   }
+  return {
+    mode,
+    bus,
+    registry,
+    close: async () => {
+      await registry.close();
+      await bus.close();
+    },
+  };
+}
+
+/** Cluster mode when both NATS and etcd are named, embedded when neither is; else an error. */
+function _mode({ nats, etcd }: PlaneSettings): Planes["mode"] {
+  if (!nats && !etcd) return "embedded";
   if (!nats) {
     throw new Error(
       "etcd is configured but NATS is not: set NATS_SERVER (or the config's nats: key) too",
@@ -61,36 +105,5 @@ export async function connectPlanes(settings: PlaneSettings): Promise<Planes> {
       "NATS is configured but etcd is not: set ETCD_ENDPOINTS (or the config's etcd: key) too",
     );
   }
-  const bus = await connectNatsBus({
-    servers: nats.servers,
-    user: nats.user,
-    pass: nats.pass,
-    token: nats.token,
-    nkeySeedFile: nats.nkeySeedFile,
-    tls: nats.tls,
-    name: settings.name,
-    logger,
-  });
-  let registry: Registry;
-  try {
-    registry = await connectEtcdRegistry({
-      endpoints: etcd.endpoints,
-      username: etcd.username,
-      password: etcd.password,
-      tls: etcd.tls,
-      logger,
-    });
-  } catch (error) {
-    await bus.close();
-    throw error;
-  }
-  return {
-    mode: "cluster",
-    bus,
-    registry,
-    close: async () => {
-      await registry.close();
-      await bus.close();
-    },
-  };
+  return "cluster";
 }

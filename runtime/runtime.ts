@@ -18,7 +18,7 @@ import type { Bus } from "../planes/bus.ts";
 import { type Clock, systemClock } from "../utils/clock.ts";
 import type { AnyComponent, ClientOptions, RuntimeHandle } from "../actors/component.ts";
 import { LeaseKeeper } from "./lease_keeper.ts";
-import type { BackoffOptions } from "../utils/backoff.ts";
+import { backoffDelay, type BackoffOptions } from "../utils/backoff.ts";
 import { type ChildSpec, type RestartType, Supervisor } from "../actors/supervisor.ts";
 import { type Logger, silentLogger } from "../utils/logger.ts";
 import {
@@ -32,6 +32,7 @@ import {
 import type { Registry } from "../planes/registry.ts";
 import { type ClientSettings, EndpointClient } from "../router/client.ts";
 import { InstanceView } from "../router/instance_view.ts";
+import { type Random, systemRandom } from "../utils/random.ts";
 import { ReplyInbox } from "../router/reply_inbox.ts";
 
 /** The version every instance registers. */
@@ -46,6 +47,8 @@ export interface RuntimeOptions {
   /** Default: the machine's hostname. */
   hostname?: string;
   clock?: Clock;
+  /** Draws for the random routing policies and retry jitter. Default: the system source. */
+  random?: Random;
   logger?: Logger;
   /** Lease TTL in seconds. Default 10. */
   leaseTtlSeconds?: number;
@@ -86,13 +89,17 @@ function systemHostname(): string {
   }
 }
 
-/** The runtime of one process. */
-export class Runtime implements ActorHost {
+/**
+ * The runtime of one process: it hosts actors (handing each its bus, lease keeper and clients)
+ * and makes the clients they call through (handing each the local actors, for `preferLocal`).
+ */
+export class Runtime {
   readonly bus: Bus;
   readonly registry: Registry;
   readonly namespace: string;
   readonly hostname: string;
   readonly clock: Clock;
+  readonly random: Random;
   readonly log: Logger;
   readonly keeper: LeaseKeeper;
   readonly inbox: ReplyInbox;
@@ -107,6 +114,7 @@ export class Runtime implements ActorHost {
   #supervisors: Supervisor[] = [];
   #fatalListeners = new Set<(error: unknown) => void>();
   #graceMs = 10_000;
+  #actorHost: ActorHost;
 
   constructor(options: RuntimeOptions) {
     this.bus = options.bus;
@@ -114,6 +122,7 @@ export class Runtime implements ActorHost {
     this.namespace = validateName(options.namespace, "namespace");
     this.hostname = options.hostname ?? systemHostname();
     this.clock = options.clock ?? systemClock;
+    this.random = options.random ?? systemRandom;
     this.log = options.logger ?? silentLogger;
     this.heartbeatMs = options.heartbeatMs ?? 1000;
     this.pid = options.pid ?? Deno.pid;
@@ -128,6 +137,19 @@ export class Runtime implements ActorHost {
       ackTimeoutMs: options.ackTimeoutMs,
       heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 4 * this.heartbeatMs,
     });
+    this.#actorHost = {
+      bus: this.bus,
+      registration: this.keeper,
+      clock: this.clock,
+      log: this.log,
+      hostname: this.hostname,
+      namespace: this.namespace,
+      pid: this.pid,
+      version: this.version,
+      heartbeatMs: this.heartbeatMs,
+      handle: this.handle,
+      client: (target, options) => this.client(target, options),
+    };
   }
 
   /** The actors running in this process. */
@@ -157,7 +179,7 @@ export class Runtime implements ActorHost {
       restart: options.restart ?? "permanent",
       start: async () => {
         const actor = new Actor(
-          this,
+          this.#actorHost,
           definition,
           options.config ?? {},
           newInstanceId(),
@@ -267,7 +289,11 @@ export class Runtime implements ActorHost {
     const prefix = instancePrefix(address);
     let view = this.#views.get(prefix);
     if (!view) {
-      view = new InstanceView(this.registry, prefix, this.log);
+      view = new InstanceView(this.registry, prefix, {
+        logger: this.log,
+        clock: this.clock,
+        random: this.random,
+      });
       this.#views.set(prefix, view);
       this.#load(view);
     }
@@ -306,12 +332,14 @@ export class Runtime implements ActorHost {
     };
   }
 
-  #load(view: InstanceView, delayMs = 250): void {
+  /** Loads a view, retrying with backoff (250 ms doubling to 5 s) until the runtime shuts down. */
+  #load(view: InstanceView, attempt = 1): void {
     view.start().catch((error) => {
       if (this.#closed) return;
       this.log.warn("Cannot load instances yet; retrying", { prefix: view.prefix, error });
+      const delayMs = backoffDelay(attempt, { initialMs: 250, maxMs: 5000 }, this.random);
       this.clock.setTimeout(() => {
-        if (!this.#closed) this.#load(view, Math.min(delayMs * 2, 5000));
+        if (!this.#closed) this.#load(view, attempt + 1);
       }, delayMs);
     });
   }

@@ -83,26 +83,6 @@ export class Collector {
   }
 }
 
-/** Resolves like `promise`, or rejects (failing the test) when it has not settled in time. */
-export async function within<T>(
-  promise: Promise<T>,
-  label: string,
-  timeoutMs = WAIT_MS,
-): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`Timed out after ${timeoutMs}ms waiting for ${label}`)),
-      timeoutMs,
-    );
-  });
-  try {
-    return await Promise.race([promise, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** Encodes text as a payload. */
 export function bytes(text: string): Uint8Array {
   return te.encode(text);

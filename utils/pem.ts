@@ -50,15 +50,36 @@ export function fileProblem(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** Options for {@linkcode readTlsFiles}. */
+export interface ReadTlsFilesOptions {
+  /**
+   * The message of the `TypeError` for a certificate without its key (or a key without its
+   * certificate). Default: `<service> TLS: a client certificate needs its key (certFile and
+   * keyFile)`.
+   */
+  unpairedMessage?: string;
+}
+
 /**
  * Reads the PEM files of a TLS connection to `service` ("NATS", "etcd"). A certificate without
  * its key (or a key without its certificate) is a `TypeError`; a file that is missing, unreadable
  * or holds no PEM of its kind is an `Error` naming it.
+ *
+ * @example
+ * ```ts ignore
+ * const pem = readTlsFiles({ caFile: "ca.pem" }, "etcd");
+ * // or: Error: Cannot read the etcd TLS CA file "ca.pem": not found
+ * ```
  */
-export function readTlsFiles(files: TlsFiles, service: string): TlsPem {
+export function readTlsFiles(
+  files: TlsFiles,
+  service: string,
+  options: ReadTlsFilesOptions = {},
+): TlsPem {
   if ((files.certFile === undefined) !== (files.keyFile === undefined)) {
     throw new TypeError(
-      `${service} TLS: a client certificate needs its key (certFile and keyFile)`,
+      options.unpairedMessage ??
+        `${service} TLS: a client certificate needs its key (certFile and keyFile)`,
     );
   }
   const read = (path: string | undefined, what: string, kind: RegExp) => {

@@ -10,7 +10,7 @@ import { component } from "../../actors/component.ts";
 import { MeshError } from "../../protocol/errors.ts";
 import { defineSchema, integer, string } from "../../actors/config_schema.ts";
 import { Worker, type WorkerRequest } from "./worker.ts";
-import { POLICY_ALIASES, POLICY_NAMES } from "../../router/policies.ts";
+import { POLICY_ALIASES, POLICY_NAMES } from "../../router/policies/mod.ts";
 
 /** The Processor's request, as the Frontend passes it on. */
 export interface ProcessorRequest {
@@ -38,19 +38,22 @@ export const Processor = component({
   start(ctx) {
     const workers = ctx.client(Worker, { policy: ctx.config.router });
     let ready = false;
-    const whenReady = workers.waitForInstances(ctx.config.min_workers, { signal: ctx.signal })
+    workers.waitForInstances(ctx.config.min_workers, { signal: ctx.signal })
       .then(() => (ready = true), () => {});
     return {
       async *generate(request: ProcessorRequest, call) {
         if (typeof request?.prompt !== "string") {
           throw new MeshError("bad_request", 'Field "prompt" must be a string');
         }
-        if (!ready) await waitBounded(whenReady, ctx.config.wait_ms, call.signal);
         if (!ready) {
-          throw new MeshError(
-            "no_instances",
-            `Waiting for more workers to be ready. Current: ${workers.instanceIds().length}, Required: ${ctx.config.min_workers}`,
-          );
+          // Fails `no_instances` ("Waiting for more workers to be ready. Current: X, Required:
+          // Y") after `wait_ms`; the start hook's wait above logs the progress.
+          await workers.waitForInstances(ctx.config.min_workers, {
+            signal: call.signal,
+            timeoutMs: ctx.config.wait_ms,
+            quiet: true,
+          });
+          ready = true;
         }
         const forwarded: WorkerRequest = {
           prompt: `${request.prompt}_ProcessedBy_${call.hostname}`,
@@ -64,16 +67,3 @@ export const Processor = component({
     };
   },
 });
-
-function waitBounded(promise: Promise<unknown>, ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-    promise.then(done);
-  });
-}

@@ -47,11 +47,17 @@ import {
   type SubscribeOptions,
 } from "../bus.ts";
 import { createLogger, type Logger } from "../../utils/logger.ts";
+import { type Random, systemRandom } from "../../utils/random.ts";
 
 /** Options for {@linkcode MemoryBus}. */
 export interface MemoryBusOptions {
   /** Where a subscriber that throws is reported. Default: a logger writing to standard error. */
   logger?: Logger;
+  /**
+   * Picks the member of a queue group that gets a message. Default: {@linkcode systemRandom}.
+   * Handles opened with {@linkcode MemoryBus.connection} share their plane's.
+   */
+  random?: Random;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -104,7 +110,7 @@ class _Plane {
   waiters: { target: number; resolve: () => void }[] = [];
   openHandles = 0;
 
-  constructor(readonly logger: Logger) {}
+  constructor(readonly logger: Logger, readonly random: Random) {}
 
   add(sub: _Subscription): void {
     const isWildcard = _hasWildcard(sub.subject);
@@ -159,7 +165,7 @@ class _Plane {
     if (wild === undefined) {
       if (exact === undefined) return 0;
       for (const sub of exact.plain) this.enqueue(sub, message);
-      for (const members of exact.queues.values()) this.enqueue(_pick(members), message);
+      for (const members of exact.queues.values()) this.enqueue(this.#pick(members), message);
       return exact.plain.length + exact.queues.size;
     }
     // Several entries match: plain subscribers all get a copy; queue groups are merged by name
@@ -173,7 +179,7 @@ class _Plane {
       groups = _mergeQueues(groups, entry);
     }
     if (groups) {
-      for (const members of groups.values()) this.enqueue(_pick(members), message);
+      for (const members of groups.values()) this.enqueue(this.#pick(members), message);
       count += groups.size;
     }
     return count;
@@ -202,12 +208,21 @@ class _Plane {
     this.#wake();
   }
 
+  /** One member of a queue group, at random. */
+  #pick(members: _Subscription[]): _Subscription {
+    return members.length === 1
+      ? members[0]!
+      : members[Math.floor(this.random() * members.length)]!;
+  }
+
   #schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
     if (this.sinceTurn < DELIVERIES_PER_TURN) {
       queueMicrotask(this.#drain);
     } else {
+      // A real macrotask, not the injected clock: this yields to the event loop (timers, I/O)
+      // and measures no time.
       this.timer = setTimeout(() => {
         this.timer = undefined;
         this.sinceTurn = 0;
@@ -274,7 +289,8 @@ export class MemoryBus implements Bus {
 
   /** Starts a new plane (pass nothing) and opens the first handle on it. */
   constructor(options: MemoryBusOptions = {}) {
-    this.#plane = _joining ?? new _Plane(options.logger ?? createLogger());
+    this.#plane = _joining ??
+      new _Plane(options.logger ?? createLogger(), options.random ?? systemRandom);
     _joining = undefined;
     this.#plane.openHandles += 1;
   }
@@ -418,10 +434,6 @@ function _mergeQueues(
   return groups;
 }
 
-function _pick(members: _Subscription[]): _Subscription {
-  return members.length === 1 ? members[0]! : members[Math.floor(Math.random() * members.length)]!;
-}
-
 function _removeFrom(list: _Subscription[], sub: _Subscription): void {
   const index = list.indexOf(sub);
   if (index >= 0) list.splice(index, 1);
@@ -448,8 +460,10 @@ function _matchTokens(pattern: string[], tokens: string[]): boolean {
   return tokens.length === n;
 }
 
-/** Throws a `TypeError` unless `subject` is a valid subscription subject. */
-
+/**
+ * `bytes` random bytes in hex, from the platform's CSPRNG: an inbox prefix must be unique (not
+ * merely well spread), including between planes made with one seeded {@linkcode Random}.
+ */
 function _randomHex(bytes: number): string {
   const buf = crypto.getRandomValues(new Uint8Array(bytes));
   let out = "";

@@ -10,7 +10,9 @@
  * `node:http2` that crashed whole processes inside nghttp2 (denoland/deno#36788, open); the
  * registry therefore speaks etcd's HTTP/JSON gateway with `fetch`, and this test guards that.
  *
- * The test process itself holds no etcd connection here, so a crash takes down only a mesh process.
+ * The test process itself holds no etcd connection here, so a crash takes down only a mesh process;
+ * it reads etcd's own `/metrics` (plain HTTP) to know when the processes are back on a restarted
+ * etcd, and waits on the load and the gateway's `/ready` and `/health`, never on fixed sleeps.
  */
 
 import assert from "node:assert/strict";
@@ -18,11 +20,14 @@ import { startEtcd } from "../helpers/etcd_server.ts";
 import { freePort } from "../helpers/free_port.ts";
 import { type MeshProcess, spawnMesh } from "../helpers/mesh_process.ts";
 import { startNatsServer } from "../helpers/nats_server.ts";
-import { bounded, sleep, spawnFront } from "./harness.ts";
+import { untilInstances, untilReady } from "../helpers/ops_probe.ts";
+import { eventually } from "../helpers/eventually.ts";
+import { bounded, etcdMetric, spawnFront } from "./harness.ts";
 import {
   describeFailures,
   httpSender,
   type LoadResult,
+  LoadWatch,
   printSummary,
   recoveryMs,
   runLoad,
@@ -31,6 +36,12 @@ import {
 
 const RESTARTS = 5;
 const HARD_TIMEOUT_MS = 20_000;
+/** The processes holding a lease (the gateway+Processor process and four Workers). */
+const LEASES = 5;
+/** etcd's gauge of open watchers. */
+const WATCHERS = "etcd_debugging_mvcc_watcher_total";
+/** etcd's counter of lease keep-alives it granted (from zero on each start). */
+const RENEWALS = "etcd_debugging_lease_renewed_total";
 
 Deno.test("chaos: etcd stopped gracefully (SIGTERM) and restarted, 5 times: mesh processes survive", async () => {
   await using nats = await startNatsServer();
@@ -57,26 +68,42 @@ Deno.test("chaos: etcd stopped gracefully (SIGTERM) and restarted, 5 times: mesh
   const stopLoad = new AbortController();
   let load: Promise<LoadResult> | undefined;
   try {
-    await front.waitForOutput(/Meshwork serving .*gateway on/, 30_000);
-    await front.waitForOutput(/Workers are all ready/, 30_000);
-    load = runLoad(httpSender(`http://127.0.0.1:${port}/generate`), {
+    const base = `http://127.0.0.1:${port}`;
+    await untilReady(base);
+    await untilInstances(base, "Worker", 4);
+    // The watches in place before any restart: each restart must bring them all back.
+    const watchers = (await etcdMetric(etcd.endpoint, WATCHERS)) ?? 0;
+    assert.ok(watchers > 0, "the gateway process watches the Workers in etcd");
+    const watch = new LoadWatch();
+    load = runLoad(httpSender(`${base}/generate`), {
       loops: 4,
       stop: stopLoad.signal,
       durationMs: 60_000, // a bound in case the test fails before it stops the load
       pauseMs: 20,
       hardTimeoutMs: HARD_TIMEOUT_MS,
       label: "graceful",
+      watch,
     });
-    await sleep(1000);
+    await watch.untilOk(8, "the load under way");
     let lastBackAt = 0;
     for (let i = 0; i < RESTARTS; i++) {
+      const downAt = Date.now();
       await etcd.stop(); // SIGTERM: a graceful stop
-      await sleep(300);
+      await watch.untilOk(4, `requests answered while etcd is down (restart ${i + 1})`, {
+        since: downAt,
+      });
       await etcd.start();
       lastBackAt = Date.now();
-      await sleep(1700); // the keep-alives and watches settle on the new connections
+      // Every process is back on the new etcd: as many watches as before, and the leases renewed.
+      await eventually(
+        `${watchers} watches and ${LEASES} lease renewals on the restarted etcd (restart ${i + 1})`,
+        async () =>
+          ((await etcdMetric(etcd.endpoint, WATCHERS)) ?? 0) >= watchers &&
+          ((await etcdMetric(etcd.endpoint, RENEWALS)) ?? 0) >= LEASES,
+        { timeoutMs: 20_000, intervalMs: 100 },
+      );
     }
-    await sleep(1000);
+    await watch.untilOk(8, "answers after the last restart", { since: Date.now() });
     stopLoad.abort();
     const result = await bounded(load, HARD_TIMEOUT_MS + 5000, "the load");
     load = undefined;

@@ -17,6 +17,7 @@ import { startNatsServer } from "../helpers/nats_server.ts";
 import { spawnMesh } from "../helpers/mesh_process.ts";
 import { connectEtcdRegistry } from "../../planes/etcd/etcd_registry.ts";
 import { silentLogger } from "../../utils/logger.ts";
+import { eventually } from "../helpers/eventually.ts";
 import {
   bounded,
   debug,
@@ -33,6 +34,7 @@ import {
   describeFailures,
   during,
   type LoadResult,
+  LoadWatch,
   printSummary,
   recoveryMs,
   runLoad,
@@ -121,6 +123,7 @@ async function etcdOutage(fault: "etcd-restart" | "etcd-wipe"): Promise<void> {
         });
     }
 
+    const watch = new LoadWatch();
     load = runLoad(clientSender(client, (id) => ({ id }), REQUEST_DEADLINE_MS), {
       loops: 4,
       stop: stopLoad.signal,
@@ -128,8 +131,9 @@ async function etcdOutage(fault: "etcd-restart" | "etcd-wipe"): Promise<void> {
       pauseMs: 25,
       hardTimeoutMs: HARD_TIMEOUT_MS,
       label: fault,
+      watch,
     });
-    await sleep(1000);
+    await watch.untilOk(8, "the load under way");
 
     const downAt = Date.now();
     debug("stopping etcd");
@@ -143,7 +147,7 @@ async function etcdOutage(fault: "etcd-restart" | "etcd-wipe"): Promise<void> {
       doomed.kill("SIGKILL");
       await bounded(doomed.status, 10_000, "the doomed worker exiting");
     }
-    await sleep(DOWN_MS);
+    await sleep(DOWN_MS); // the fault itself: etcd stays away longer than the lease TTL
     if (wipe) await Deno.remove(etcd.dataDir, { recursive: true });
     // With data lost, another tenant of the same etcd writes as soon as it is back: the new
     // store's revision passes the old one's before the callers' watches reconnect, so that
@@ -180,18 +184,18 @@ async function etcdOutage(fault: "etcd-restart" | "etcd-wipe"): Promise<void> {
       )
     );
     // ... and each worker's keeper had its lease confirmed (or took a new one and put every key).
-    let confirmed: number[] = [];
-    for (const giveUp = Date.now() + 3 * TTL_MS; Date.now() < giveUp; await sleep(50)) {
-      const times = workers.map((w) => confirmedAfter(w, backAt));
-      if (times.every((t) => t !== undefined)) {
-        confirmed = times as number[];
-        break;
-      }
-    }
+    await eventually(
+      "every worker's lease confirmed after etcd came back",
+      () => workers.every((w) => confirmedAfter(w, backAt) !== undefined),
+      { timeoutMs: 3 * TTL_MS, intervalMs: 50 },
+    ).catch(() => {}); // asserted after the summary line: "every worker's lease keeper recovered"
+    const times = workers.map((w) => confirmedAfter(w, backAt));
+    const confirmed = times.every((t) => t !== undefined) ? times as number[] : [];
     const registeredMs = confirmed.length === 2 ? Math.max(...confirmed) - backAt : undefined;
     const seenMs = seenAt === undefined ? undefined : seenAt - backAt;
 
-    // Not a lease coasting on etcd's restart grace: still registered more than a TTL later.
+    // Not a lease coasting on etcd's restart grace: still registered more than a TTL later (this
+    // span is what is checked, not a wait for something to happen).
     await sleep(TTL_MS + 500);
     await soft(() =>
       pollRegistry(watcher, prefix, allThere, 1000, "instances still registered after a TTL")
@@ -210,8 +214,11 @@ async function etcdOutage(fault: "etcd-restart" | "etcd-wipe"): Promise<void> {
     // ... and no longer holds the worker that died during the outage.
     let staleMs: number | string | undefined;
     if (doomed) {
-      const t = Date.now();
-      while (doomedView.instanceIds().length > 0 && Date.now() - t < 2 * TTL_MS) await sleep(50);
+      const dropped = () => doomedView.instanceIds().length === 0;
+      await eventually("the caller dropping the dead worker", dropped, {
+        timeoutMs: 2 * TTL_MS,
+        intervalMs: 50,
+      }).catch(() => {}); // the assertion below says what went wrong
       staleMs = doomedDroppedAt === undefined ? "never" : doomedDroppedAt - backAt;
       await soft(() =>
         Promise.resolve().then(() =>
@@ -239,7 +246,7 @@ async function etcdOutage(fault: "etcd-restart" | "etcd-wipe"): Promise<void> {
         }
       });
     }
-    await sleep(500);
+    await watch.untilOk(8, "answers after the checks", { since: Date.now() });
     stopLoad.abort();
     const result = await bounded(load, HARD_TIMEOUT_MS + 5000, "the load");
     load = undefined;

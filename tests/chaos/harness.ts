@@ -14,7 +14,8 @@ import { abortableDelay } from "../../utils/abortable_delay.ts";
 import { component } from "../../actors/component.ts";
 import { connectEtcdRegistry, type EtcdRegistry } from "../../planes/etcd/etcd_registry.ts";
 import { createLogger, type Logger, silentLogger } from "../../utils/logger.ts";
-import { connectNatsBus, type NatsBus } from "../../planes/nats/nats_bus.ts";
+import { connectNatsBus } from "../../planes/nats/connect.ts";
+import type { NatsBus } from "../../planes/nats/nats_bus.ts";
 import { instancePrefix } from "../../protocol/names.ts";
 import { type MeshProcess, spawnMesh } from "../helpers/mesh_process.ts";
 import type {
@@ -256,6 +257,29 @@ export async function bounded<T>(work: Promise<T>, ms: number, what: string): Pr
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * The value of metric `name` on etcd's own `/metrics` (summed over its series, `0` when etcd has
+ * not reported it yet); `undefined` when etcd does not answer. Counters start from zero when etcd
+ * restarts.
+ */
+export async function etcdMetric(endpoint: string, name: string): Promise<number | undefined> {
+  let text: string;
+  try {
+    const response = await fetch(`${endpoint}/metrics`, { signal: AbortSignal.timeout(1000) });
+    text = await response.text();
+    if (!response.ok) return undefined;
+  } catch {
+    return undefined;
+  }
+  let sum = 0;
+  for (const line of text.split("\n")) {
+    if (line.startsWith(`${name} `) || line.startsWith(`${name}{`)) {
+      sum += Number(line.slice(line.lastIndexOf(" ") + 1));
+    }
+  }
+  return sum;
 }
 
 /** The registry prefix of the hello-world Workers. */

@@ -18,6 +18,7 @@
 
 import { MeshError } from "../../protocol/errors.ts";
 import type { EndpointClient } from "../../router/client.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 /** What one request came to, as a sender reports it. */
 export type Outcome =
@@ -62,6 +63,64 @@ export interface LoadOptions {
   hardTimeoutMs: number;
   /** Prefix of the request ids. Default `req`. */
   label?: string;
+  /** Sees every request start and end while the load runs. */
+  watch?: LoadWatch;
+}
+
+/** Options of {@linkcode LoadWatch.untilOk}. */
+export interface UntilOkOptions {
+  /** Count only requests that started at or after this `Date.now()` value. Default: all. */
+  since?: number;
+  /** Count only answers this accepts. Default: every answer. */
+  match?: (record: RequestRecord) => boolean;
+  /** Give up (and fail) after this long. Default 15 000 ms. */
+  timeoutMs?: number;
+}
+
+/**
+ * What a running load has done so far: the requests that ended (in end order) and those still
+ * open. The waits poll every 20 ms and fail with what they waited for when their bound passes.
+ */
+export class LoadWatch {
+  /** Requests that ended, in the order they ended. */
+  readonly ended: RequestRecord[] = [];
+  readonly #open = new Map<string, number>();
+
+  /** Called by {@linkcode runLoad} when request `id` starts at `start`. */
+  started(id: string, start: number): void {
+    this.#open.set(id, start);
+  }
+
+  /** Called by {@linkcode runLoad} when a request has its outcome. */
+  finished(record: RequestRecord): void {
+    this.#open.delete(record.id);
+    this.ended.push(record);
+  }
+
+  /** Answers (`ok`) among requests started at or after `since` that `match` accepts. */
+  okCount(since = 0, match: (record: RequestRecord) => boolean = () => true): number {
+    return this.ended.filter((r) => r.result === "ok" && r.start >= since && match(r)).length;
+  }
+
+  /** Requests started before `t` that have no outcome yet. */
+  openBefore(t: number): number {
+    let open = 0;
+    for (const start of this.#open.values()) if (start < t) open++;
+    return open;
+  }
+
+  /** Waits until `count` requests were answered (see {@linkcode UntilOkOptions}). */
+  untilOk(count: number, what: string, options: UntilOkOptions = {}): Promise<void> {
+    const { since = 0, match, timeoutMs = 15_000 } = options;
+    return eventually(`${count} answers: ${what}`, () => this.okCount(since, match) >= count, {
+      timeoutMs,
+    });
+  }
+
+  /** Waits until every request started before `t` has its outcome (answer, error or lost). */
+  untilEndedBefore(t: number, what: string, timeoutMs = 30_000): Promise<void> {
+    return eventually(what, () => this.openBefore(t) === 0, { timeoutMs });
+  }
 }
 
 /** What a load run came to. */
@@ -132,7 +191,11 @@ export async function runLoad(send: Sender, options: LoadOptions): Promise<LoadR
     Array.from({ length: options.loops }, async (_, loop) => {
       for (let n = 0; options.perLoop === undefined || n < options.perLoop; n++) {
         if (Date.now() >= until || options.stop?.aborted) break;
-        records.push(await one(`${label}-${loop}-${n}`, loop));
+        const id = `${label}-${loop}-${n}`;
+        options.watch?.started(id, Date.now());
+        const record = await one(id, loop);
+        records.push(record);
+        options.watch?.finished(record);
         if (pauseMs > 0) await delay(pauseMs);
       }
     }),

@@ -17,6 +17,7 @@ import {
   clientSender,
   describeFailures,
   type LoadResult,
+  LoadWatch,
   printSummary,
   recoveryMs,
   runLoad,
@@ -25,6 +26,7 @@ import {
 
 const NS = "chaos_nats";
 const DOWN_MS = 2000;
+const LOOPS = 4;
 const REQUEST_DEADLINE_MS = 8000;
 const HARD_TIMEOUT_MS = 20_000;
 /**
@@ -63,21 +65,29 @@ Deno.test("chaos: NATS restarted on the same port, down about 2 s", async () => 
     const client = caller.runtime.client(Echo);
     await client.waitForInstances(2, { timeoutMs: 10_000 });
 
+    const watch = new LoadWatch();
     load = runLoad(clientSender(client, (id) => ({ id }), REQUEST_DEADLINE_MS), {
-      loops: 4,
+      loops: LOOPS,
       stop: stopLoad.signal,
       durationMs: 60_000, // a bound in case the test fails before it stops the load
       pauseMs: 25,
       hardTimeoutMs: HARD_TIMEOUT_MS,
       label: "nats",
+      watch,
     });
-    await sleep(1000);
+    await watch.untilOk(8, "the load under way");
     const downAt = Date.now();
     await nats.stop();
-    await sleep(DOWN_MS);
+    await sleep(DOWN_MS); // the fault itself: NATS stays away this long
     await nats.restart(); // the same port
     const backAt = Date.now();
-    await sleep(5000);
+    // The requests the outage caught end (answered, or a clear error by their timeouts); then the
+    // load runs steadily again: at most one request per loop started before the recovery point.
+    await watch.untilEndedBefore(backAt, "the requests caught in the outage ending");
+    await watch.untilOk(20 + LOOPS + 5, "steady answers after NATS returned", {
+      since: Date.now(),
+      timeoutMs: 20_000,
+    });
     stopLoad.abort();
     const result = await bounded(load, HARD_TIMEOUT_MS + 5000, "the load");
     load = undefined;

@@ -16,13 +16,16 @@ import { startEtcd } from "../helpers/etcd_server.ts";
 import { freePort } from "../helpers/free_port.ts";
 import { type MeshProcess, spawnMesh } from "../helpers/mesh_process.ts";
 import { startNatsServer } from "../helpers/nats_server.ts";
-import { bounded, HELLO_WORKERS, observer, pollRegistry, sleep, spawnFront } from "./harness.ts";
+import { untilInstances, untilReady } from "../helpers/ops_probe.ts";
+import { bounded, HELLO_WORKERS, observer, pollRegistry, spawnFront } from "./harness.ts";
 import {
   describeFailures,
   httpSender,
   type LoadResult,
+  LoadWatch,
   printSummary,
   recoveryMs,
+  type RequestRecord,
   runLoad,
   summaryLine,
 } from "./load.ts";
@@ -36,7 +39,7 @@ Deno.test("chaos: rolling restart of worker processes under load (SIGTERM, repla
   const watcher = await observer(etcd.endpoint);
   const env = { NATS_SERVER: nats.url, ETCD_ENDPOINTS: etcd.endpoint };
   const port = await freePort();
-  await using front = spawnFront(env, port);
+  await using _front = spawnFront(env, port);
   const workers: MeshProcess[] = [];
   const startWorker = (name: string) => {
     const worker = spawnMesh(["worker", "--Worker.delay_ms=10"], {
@@ -49,18 +52,21 @@ Deno.test("chaos: rolling restart of worker processes under load (SIGTERM, repla
   let load: Promise<LoadResult> | undefined;
   try {
     const old = [startWorker("w1"), startWorker("w2")];
-    await front.waitForOutput(/Meshwork serving .*gateway on/, 30_000);
-    await front.waitForOutput(/Workers are all ready/, 30_000);
+    const base = `http://127.0.0.1:${port}`;
+    await untilReady(base);
+    await untilInstances(base, "Worker", 2);
 
-    load = runLoad(httpSender(`http://127.0.0.1:${port}/generate`), {
+    const watch = new LoadWatch();
+    load = runLoad(httpSender(`${base}/generate`), {
       loops: 10,
       stop: stopLoad.signal,
       durationMs: 90_000, // a bound in case the test fails before it stops the load
       pauseMs: 0,
       hardTimeoutMs: HARD_TIMEOUT_MS,
       label: "rolling",
+      watch,
     });
-    await sleep(1000);
+    await watch.untilOk(10, "the load under way");
 
     const steps: { registerMs: number; stopMs: number; code: number | null }[] = [];
     let firstTermAt = 0;
@@ -74,7 +80,10 @@ Deno.test("chaos: rolling restart of worker processes under load (SIGTERM, repla
         30_000,
         `replacement w${i + 3} registering`,
       );
-      await sleep(300); // the load reaches the replacement before the next Worker goes
+      // The load reaches the replacement before the next Worker goes.
+      await watch.untilOk(3, `answers from the replacement w${i + 3}`, {
+        match: (record) => _generatedBy(record, `w${i + 3}`),
+      });
       const termAt = Date.now();
       firstTermAt ||= termAt;
       worker.kill("SIGTERM");
@@ -85,7 +94,7 @@ Deno.test("chaos: rolling restart of worker processes under load (SIGTERM, repla
         code: status.code,
       });
     }
-    await sleep(1000);
+    await watch.untilOk(10, "answers after the last Worker stopped", { since: Date.now() });
     stopLoad.abort();
     const result = await bounded(load, HARD_TIMEOUT_MS + 5000, "the load");
     load = undefined;
@@ -124,3 +133,9 @@ Deno.test("chaos: rolling restart of worker processes under load (SIGTERM, repla
     for (const worker of workers) await worker[Symbol.asyncDispose]();
   }
 });
+
+/** Whether `record` is an answer that `worker` generated. */
+function _generatedBy(record: RequestRecord, worker: string): boolean {
+  const body = record.body as { worker_output?: string } | undefined;
+  return body?.worker_output?.endsWith(`_GeneratedBy_${worker}`) ?? false;
+}

@@ -15,11 +15,13 @@ import { startEtcd } from "../helpers/etcd_server.ts";
 import { freePort } from "../helpers/free_port.ts";
 import { spawnMesh } from "../helpers/mesh_process.ts";
 import { startNatsServer } from "../helpers/nats_server.ts";
-import { bounded, HELLO_WORKERS, instancesAt, observer, pollRegistry, sleep } from "./harness.ts";
+import { untilInstances, untilReady } from "../helpers/ops_probe.ts";
+import { bounded, HELLO_WORKERS, instancesAt, observer, pollRegistry } from "./harness.ts";
 import {
   describeFailures,
   httpSender,
   type LoadResult,
+  LoadWatch,
   printSummary,
   recoveryMs,
   runLoad,
@@ -51,21 +53,24 @@ Deno.test("chaos: a supervised worker child process is killed (SIGKILL) under lo
   const stopLoad = new AbortController();
   let load: Promise<LoadResult> | undefined;
   try {
-    await serve.waitForOutput(/Meshwork serving .*gateway on/, 30_000);
-    await serve.waitForOutput(/Workers are all ready/, 30_000);
+    const base = `http://127.0.0.1:${port}`;
+    await untilReady(base);
+    await untilInstances(base, "Worker", 2);
     const first = new Set((await instancesAt(watcher, WORKERS))!.map((info) => info.pid));
     assert.equal(first.size, 2);
     assert.ok(!first.has(serve.pid), "the Workers run in child processes");
 
-    load = runLoad(httpSender(`http://127.0.0.1:${port}/generate`), {
+    const watch = new LoadWatch();
+    load = runLoad(httpSender(`${base}/generate`), {
       loops: 6,
       stop: stopLoad.signal,
       durationMs: 60_000, // a bound in case the test fails before it stops the load
       pauseMs: 10,
       hardTimeoutMs: HARD_TIMEOUT_MS,
       label: "supervised",
+      watch,
     });
-    await sleep(1000);
+    await watch.untilOk(12, "the load under way");
     const [victim] = first;
     const killAt = Date.now();
     Deno.kill(victim!, "SIGKILL");
@@ -78,7 +83,9 @@ Deno.test("chaos: a supervised worker child process is killed (SIGKILL) under lo
     );
     const restartMs = registeredAt - killAt;
     const fresh = (await instancesAt(watcher, WORKERS))!.find((info) => !first.has(info.pid))!;
-    await sleep(Math.max(1000, killAt + IN_FLIGHT_DETECTION_MS + 500 - Date.now()));
+    // The requests the kill caught end (by the heartbeat timeout), and the load goes on.
+    await watch.untilEndedBefore(killAt, "the requests in flight at the kill ending");
+    await watch.untilOk(12, "answers after the new child registered", { since: registeredAt });
     stopLoad.abort();
     const result = await bounded(load, HARD_TIMEOUT_MS + 5000, "the load");
     load = undefined;

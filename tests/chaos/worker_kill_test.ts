@@ -15,12 +15,14 @@ import { MeshError } from "../../protocol/errors.ts";
 import { startEtcd } from "../helpers/etcd_server.ts";
 import { startNatsServer } from "../helpers/nats_server.ts";
 import { spawnMesh } from "../helpers/mesh_process.ts";
-import { bounded, meshNode, sleep } from "./harness.ts";
+import { eventually } from "../helpers/eventually.ts";
+import { bounded, meshNode } from "./harness.ts";
 import type { StreamChunk } from "./fixtures/stream_graph.ts";
 import {
   classify,
   describeFailures,
   type LoadResult,
+  LoadWatch,
   printSummary,
   runLoad,
   type Sender,
@@ -62,9 +64,12 @@ async function workerKill(component: "Resumable" | "Plain"): Promise<void> {
   });
   const client = caller.runtime.client(component);
   await bounded(client.waitForInstances(2), 30_000, "two worker processes registering");
+  /** The chunks of every stream still open, by request id. */
+  const open = new Map<string, Received[]>();
 
   const stream: Sender = async (id, signal) => {
     const chunks: Received[] = [];
+    open.set(id, chunks);
     try {
       const options = { requestId: id, deadline: Date.now() + REQUEST_DEADLINE_MS, signal };
       for await (const chunk of client.generate({ id, n: CHUNKS }, options)) {
@@ -78,10 +83,13 @@ async function workerKill(component: "Resumable" | "Plain"): Promise<void> {
         return { ...outcome, message: `${outcome.message} [after ${chunks.length} chunks]` };
       }
       return outcome;
+    } finally {
+      open.delete(id);
     }
   };
   const stopLoad = new AbortController();
   let load: Promise<LoadResult> | undefined;
+  const watch = new LoadWatch();
   try {
     load = runLoad(stream, {
       loops: 4,
@@ -90,13 +98,23 @@ async function workerKill(component: "Resumable" | "Plain"): Promise<void> {
       pauseMs: 20,
       hardTimeoutMs: HARD_TIMEOUT_MS,
       label: fault,
+      watch,
     });
-    await sleep(2000);
+    // Kill mid-stream: a stream on the victim has a few of its chunks.
+    await eventually(
+      "a stream part-way through on node-a",
+      () => [...open.values()].some((chunks) => chunks.length >= 3 && chunks.at(-1)!.pid === a.pid),
+    );
     const killAt = Date.now();
     a.kill("SIGKILL");
     const status = await bounded(a.status, 10_000, "the killed worker exiting");
     assert.equal(status.signal, "SIGKILL");
-    await sleep(DETECTION_BOUND_MS + 2000);
+    // The streams the kill caught end (migrated or lost), and new streams go to the live worker.
+    await watch.untilEndedBefore(killAt, "the streams caught by the kill ending");
+    await watch.untilOk(4, "streams started after the kill", {
+      since: killAt,
+      timeoutMs: 30_000,
+    });
     stopLoad.abort();
     const result = await bounded(load, HARD_TIMEOUT_MS + 5000, "the load");
     load = undefined;

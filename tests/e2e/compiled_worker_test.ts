@@ -14,11 +14,12 @@
 import assert from "node:assert/strict";
 import { MESH_PERMISSIONS } from "../../bin/permissions.ts";
 import { connectEtcdRegistry, type EtcdRegistry } from "../../planes/etcd/etcd_registry.ts";
-import { connectNatsBus } from "../../planes/nats/nats_bus.ts";
+import { connectNatsBus } from "../../planes/nats/connect.ts";
 import { instancePrefix } from "../../protocol/names.ts";
 import { MESHWORK_VERSION, Runtime } from "../../runtime/runtime.ts";
 import { denortHint, findDenort } from "../../scripts/compile.ts";
 import { startEtcd } from "../helpers/etcd_server.ts";
+import { eventually } from "../helpers/eventually.ts";
 import { startNatsServer } from "../helpers/nats_server.ts";
 import { spawnMesh } from "../helpers/mesh_process.ts";
 
@@ -32,19 +33,6 @@ const HOSTNAME = "compiled-node";
 
 /** The worker entrypoint through `deno run`, with the flags of the compiled binary. */
 const DENO_RUN_WORKER = [Deno.execPath(), "run", ...MESH_PERMISSIONS, `${ROOT}bin/worker.ts`];
-
-/** Polls `check` every 50 ms until it returns true; fails after `timeoutMs` with `what`. */
-async function eventually(
-  what: string,
-  check: () => Promise<boolean>,
-  timeoutMs = 15_000,
-): Promise<void> {
-  const giveUpAt = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > giveUpAt) throw new Error(`Timed out after ${timeoutMs} ms: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 async function workerKeys(registry: EtcdRegistry): Promise<Record<string, unknown>[]> {
   const { kvs } = await registry.getPrefix(WORKERS);
@@ -81,6 +69,7 @@ async function checkClusterWorker(program: string[]): Promise<void> {
     await eventually(
       `the worker's key under ${WORKERS}\n${worker.output()}`,
       async () => (await workerKeys(registry)).length === 1,
+      { intervalMs: 50 },
     );
     const [instance] = await workerKeys(registry);
     assert.equal(instance!.component, "Worker");

@@ -47,6 +47,9 @@ Deno.test("multinode: round robin over two worker processes, kill -9 of one, a l
       ],
       { env: { ...env, MESH_HOSTNAME: "node1" } },
     );
+    // The seed's start-up lines are what this part checks (`Waiting for more workers to be
+    // ready. Current: X, Required: 2`, then `Workers are all ready: [...]`, as seed 000 prints
+    // them), so it waits for those lines rather than polling the gateway's /ready.
     await front.waitForOutput(/Waiting for more workers to be ready\. Current: 0, Required: 2/);
     await using _node2 = spawnMesh(["worker"], { env: { ...env, MESH_HOSTNAME: "node2" } });
     await front.waitForOutput(/Current: 1, Required: 2/);

@@ -15,6 +15,7 @@ import { startEtcd } from "../helpers/etcd_server.ts";
 import { freePort } from "../helpers/free_port.ts";
 import { type MeshProcess, spawnMesh } from "../helpers/mesh_process.ts";
 import { startNatsServer } from "../helpers/nats_server.ts";
+import { untilInstances, untilReady } from "../helpers/ops_probe.ts";
 import {
   enableEtcdAuth,
   makeCertificates,
@@ -119,12 +120,13 @@ async function helloWorld(
     ],
     { env: { ...env, MESH_HOSTNAME: "node1" } },
   );
-  await front.waitForOutput(/Waiting for more workers to be ready\. Current: 0, Required: 1/);
+  const base = `http://127.0.0.1:${port}`;
+  await untilReady(base);
   await using worker = spawnMesh(
     ["worker", "--config", config, "--instances", "1"],
     { env: { ...env, MESH_HOSTNAME: "node2" } },
   );
-  await front.waitForOutput(/Workers are all ready: \[\w+\]/);
+  await untilInstances(base, "Worker", 1);
   const { status, body } = await generate(port);
   assert.equal(status, 200, body);
   assert.equal(body, EXPECTED);

@@ -21,6 +21,7 @@
 
 import assert from "node:assert/strict";
 import { findBinary, requireBinary } from "../helpers/binaries.ts";
+import { eventually } from "../helpers/eventually.ts";
 import { type MeshProcess, spawnMesh } from "../helpers/mesh_process.ts";
 import { createTopology, netnsUnavailable } from "../helpers/netns.ts";
 
@@ -44,6 +45,8 @@ const UNSET_ENV = [
   "grpc_proxy",
 ];
 const STATUS_MARK = "\n--http-status:";
+/** The seed's request body. */
+const SEED_REQUEST = JSON.stringify({ prompt: "test prompt", request_id: "id_number" });
 
 const expected = (worker: string) =>
   `{"worker_output":"test prompt_ProcessedBy_node1_GeneratedBy_${worker}","request_id":"id_number"}\n`;
@@ -94,11 +97,19 @@ Deno.test({
     const wrap = (host: string) => (command: string[]) =>
       net.wrap(host, command, { unsetEnv: UNSET_ENV });
 
-    /** One POST /generate from inside node1's namespace (curl, or Deno's fetch without curl). */
-    const generate = async (): Promise<{ status: number; body: string }> => {
-      const url = "http://127.0.0.1:8000/generate";
-      const payload = JSON.stringify({ prompt: "test prompt", request_id: "id_number" });
+    /**
+     * One HTTP request to node1's gateway from inside node1's namespace (curl, or Deno's fetch
+     * without curl): a POST of `payload` (JSON) when there is one, else a GET.
+     */
+    const request = async (
+      path: string,
+      payload?: string,
+    ): Promise<{ status: number; body: string }> => {
+      const url = `http://127.0.0.1:8000${path}`;
       const seconds = Math.max(1, Math.min(10, Math.floor(left() / 1000)));
+      const post = payload === undefined
+        ? []
+        : ["-X", "POST", "-H", "Content-Type: application/json", "-d", payload];
       const command = curl
         ? [
           curl,
@@ -107,22 +118,17 @@ Deno.test({
           "*",
           "--max-time",
           String(seconds),
-          "-X",
-          "POST",
+          ...post,
           url,
-          "-H",
-          "Content-Type: application/json",
-          "-d",
-          payload,
           "-w",
           `${STATUS_MARK}%{http_code}`,
         ]
         : [
           Deno.execPath(),
           "eval",
-          `const [url, body, seconds, mark] = Deno.args;
+          `const [url, seconds, mark, body] = Deno.args;
            const response = await fetch(url, {
-             method: "POST",
+             method: body === undefined ? "GET" : "POST",
              headers: { "Content-Type": "application/json" },
              body,
              signal: AbortSignal.timeout(Number(seconds) * 1000),
@@ -130,9 +136,9 @@ Deno.test({
            const text = await response.text();
            await Deno.stdout.write(new TextEncoder().encode(text + mark + response.status));`,
           url,
-          payload,
           String(seconds),
           STATUS_MARK,
+          ...(payload === undefined ? [] : [payload]),
         ];
       const controller = new AbortController();
       const timer = setTimeout(() => controller.abort(), (seconds + 2) * 1000);
@@ -188,7 +194,7 @@ Deno.test({
 
       // The mesh: gateway + Processor on node1, one Worker each on node2 and node3.
       const env = { NATS_SERVER: `nats://${node1}:4222`, ETCD_ENDPOINTS: etcdUrl(2379) };
-      const front = start(
+      start(
         meshes,
         "node1 serve --only Frontend,Processor",
         spawnMesh(
@@ -198,17 +204,26 @@ Deno.test({
       );
       start(meshes, "node2 worker", spawnMesh(["worker"], { env, wrap: wrap("node2") }));
       start(meshes, "node3 worker", spawnMesh(["worker"], { env, wrap: wrap("node3") }));
-      // Both events: the Processor's "all ready" can come before the gateway listens (when the
-      // Workers registered first), so the gateway's own start-up line is awaited too.
-      await until(Promise.all([
-        front.waitForOutput(/Workers are all ready: \[\w+, \w+\]/, left()),
-        front.waitForOutput(/Meshwork serving .*gateway on http:\/\/\S+:8000/, left()),
-      ]));
+      // The gateway answers /ready, and its /health lists both Workers: the Processor's view
+      // holds them, so it routes round robin over the two.
+      const probe = (path: string) => request(path).catch(() => ({ status: 0, body: "" }));
+      const polling = { timeoutMs: left(), intervalMs: 200 };
+      await until(
+        eventually(
+          "node1's /ready answering 200",
+          async () => (await probe("/ready")).status === 200,
+          polling,
+        ),
+      );
+      await until(eventually("node1's /health listing two Workers", async () => {
+        const { status, body } = await probe("/health");
+        return status === 200 && _workerCount(body) >= 2;
+      }, { ...polling, timeoutMs: left() }));
 
       // Six requests from node1: strict round robin, exact bytes.
       const bodies: string[] = [];
       for (let i = 0; i < 6; i++) {
-        const { status, body } = await until(generate());
+        const { status, body } = await until(request("/generate", SEED_REQUEST));
         assert.equal(status, 200, body);
         bodies.push(body);
       }
@@ -243,3 +258,13 @@ Deno.test({
     }
   },
 });
+
+/** How many Worker instances a `/health` body lists (0 when it is not the JSON expected). */
+function _workerCount(body: string): number {
+  try {
+    const health = JSON.parse(body) as { instances?: { component?: string }[] };
+    return (health.instances ?? []).filter((info) => info.component === "Worker").length;
+  } catch {
+    return 0;
+  }
+}

@@ -8,8 +8,9 @@
 import assert from "node:assert/strict";
 import { BusClosedError, type BusStatus } from "../../planes/bus.ts";
 import { silentLogger } from "../../utils/logger.ts";
-import { connectNatsBus } from "../../planes/nats/nats_bus.ts";
-import { busContract, bytes, Collector, within } from "../bus_contract.ts";
+import { connectNatsBus } from "../../planes/nats/connect.ts";
+import { busContract, bytes, Collector } from "../bus_contract.ts";
+import { within } from "../helpers/eventually.ts";
 import { startNatsServer } from "../helpers/nats_server.ts";
 
 busContract("NatsBus", async () => {

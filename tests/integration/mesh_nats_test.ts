@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { component } from "../../actors/component.ts";
 import { connectEtcdRegistry } from "../../planes/etcd/etcd_registry.ts";
-import { connectNatsBus } from "../../planes/nats/nats_bus.ts";
+import { connectNatsBus } from "../../planes/nats/connect.ts";
 import { Runtime } from "../../runtime/runtime.ts";
 import { createGatewayApp } from "../../gateway/app.ts";
 import { serveGateway } from "../../gateway/server.ts";

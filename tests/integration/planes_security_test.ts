@@ -8,12 +8,9 @@
  */
 
 import assert from "node:assert/strict";
-import { connectNatsBus } from "../../planes/nats/nats_bus.ts";
-import {
-  connectEtcdRegistry,
-  EtcdRegistry,
-  parseEtcdEndpoints,
-} from "../../planes/etcd/etcd_registry.ts";
+import { connectNatsBus } from "../../planes/nats/connect.ts";
+import { connectEtcdRegistry, EtcdRegistry } from "../../planes/etcd/etcd_registry.ts";
+import { parseEtcdEndpoints } from "../../planes/etcd/endpoints.ts";
 import { silentLogger } from "../../utils/logger.ts";
 import { startEtcd } from "../helpers/etcd_server.ts";
 import { startNatsServer } from "../helpers/nats_server.ts";

@@ -33,7 +33,7 @@ import { component, type RequestContext } from "../../actors/component.ts";
 import { MeshError } from "../../protocol/errors.ts";
 import { connectEtcdRegistry } from "../../planes/etcd/etcd_registry.ts";
 import { silentLogger } from "../../utils/logger.ts";
-import { connectNatsBus } from "../../planes/nats/nats_bus.ts";
+import { connectNatsBus } from "../../planes/nats/connect.ts";
 import { Runtime, type RuntimeOptions } from "../../runtime/runtime.ts";
 import { createGatewayApp } from "../../gateway/app.ts";
 import type { CallOptions, EndpointClient } from "../../router/client.ts";

@@ -10,11 +10,8 @@
  */
 
 import assert from "node:assert/strict";
-import {
-  connectEtcdRegistry,
-  EtcdRegistry,
-  parseEtcdEndpoints,
-} from "../../planes/etcd/etcd_registry.ts";
+import { connectEtcdRegistry, EtcdRegistry } from "../../planes/etcd/etcd_registry.ts";
+import { parseEtcdEndpoints } from "../../planes/etcd/endpoints.ts";
 import { silentLogger } from "../../utils/logger.ts";
 import type { WatchEvent } from "../../planes/registry.ts";
 import { type EtcdServer, startEtcd } from "../helpers/etcd_server.ts";

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import type { Actor } from "../../actors/actor.ts";
 import { serve } from "../../bin/serve.ts";
 import { startEtcd } from "../helpers/etcd_server.ts";
+import { eventually } from "../helpers/eventually.ts";
 import { freePort } from "../helpers/free_port.ts";
 import { spawnMesh } from "../helpers/mesh_process.ts";
 import { startNatsServer } from "../helpers/nats_server.ts";
@@ -33,15 +34,6 @@ function assertPaced(arrivals: number[], sleepMs: number): void {
     const gap = arrivals[i]! - arrivals[i - 1]!;
     assert.ok(gap >= sleepMs / 2 && gap <= sleepMs * 3, what);
   }
-}
-
-async function eventually(condition: () => boolean, timeoutMs: number): Promise<boolean> {
-  const giveUpAt = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() >= giveUpAt) return false;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  return true;
 }
 
 Deno.test("simple pipeline over NATS: lines stream sleep_time apart; a disconnect stops the remote Backend", async () => {
@@ -92,7 +84,10 @@ Deno.test("simple pipeline over NATS: lines stream sleep_time apart; a disconnec
       assert.equal(backend.inflightCount, 1);
       controller.abort();
       await reader.cancel().catch(() => {});
-      assert.ok(await eventually(() => backend.inflightCount === 0, 1000), "still serving");
+      await eventually("the remote Backend to stop serving", () => backend.inflightCount === 0, {
+        timeoutMs: 1000,
+        intervalMs: 10,
+      });
       // Uncancelled, it would run for 2 s.
       assert.ok(performance.now() - started < 1500);
     } finally {

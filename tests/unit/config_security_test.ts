@@ -7,14 +7,10 @@
  */
 
 import assert from "node:assert/strict";
-import {
-  ConfigError,
-  ETCD_ENV,
-  NATS_ENV,
-  parseConfigText,
-  resolveConfig,
-  type ResolvedConfig,
-} from "../../configs/loader.ts";
+import { ConfigError } from "../../configs/config_error.ts";
+import { ETCD_ENV, NATS_ENV } from "../../configs/plane_settings.ts";
+import { parseConfigText } from "../../configs/yaml_document.ts";
+import { resolveConfig, type ResolvedConfig } from "../../configs/resolve.ts";
 
 const FILE = "/srv/mesh/configs/x.yaml";
 const SECRET = "s3cret-Do-Not-Show";

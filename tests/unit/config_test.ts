@@ -1,5 +1,5 @@
 /**
- * Tests of the config schema and loader (`actors/config_schema.ts`, `configs/loader.ts`) with fake
+ * Tests of the config schema and loader (`actors/config_schema.ts`, `configs/`) with fake
  * component schemas: what resolves, and the exact message of each mistake.
  *
  * @module
@@ -7,13 +7,9 @@
 
 import assert from "node:assert/strict";
 import { join, resolve } from "node:path";
-import {
-  ConfigError,
-  parseConfigText,
-  readConfigFile,
-  resolveConfig,
-  type ResolveOptions,
-} from "../../configs/loader.ts";
+import { ConfigError } from "../../configs/config_error.ts";
+import { parseConfigText, readConfigFile } from "../../configs/yaml_document.ts";
+import { resolveConfig, type ResolveOptions } from "../../configs/resolve.ts";
 import {
   boolean,
   type ConfigValues,

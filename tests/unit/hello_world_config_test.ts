@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { parseConfigText, resolveConfig } from "../../configs/loader.ts";
+import { parseConfigText } from "../../configs/yaml_document.ts";
+import { resolveConfig } from "../../configs/resolve.ts";
 import type { ConfigSchema } from "../../actors/config_schema.ts";
 import helloWorld from "../../examples/hello_world/graph.ts";
 import { graphSchemas } from "../../bin/serve.ts";

@@ -1,5 +1,5 @@
 /**
- * The routing policies (`router/policies.ts`) and the hash ring (`router/hash_ring.ts`) as pure
+ * The routing policies and their hash ring (`router/policies/`) as pure
  * functions of their candidates: fake instance records, fake in-flight counts, and injected (or
  * seeded) randomness. No bus, no registry, no timers.
  *
@@ -15,9 +15,10 @@
  * @module
  */
 
+import { seededRandom } from "../../utils/random.ts";
 import assert from "node:assert/strict";
-import { fnv1a, HashRing } from "../../router/hash_ring.ts";
-import type { InstanceInfo } from "../../router/instance_view.ts";
+import { fnv1a, HashRing } from "../../router/policies/hash_ring.ts";
+import type { InstanceInfo } from "../../protocol/instance_info.ts";
 import {
   canonicalPolicyName,
   ConsistentHashPolicy,
@@ -30,7 +31,7 @@ import {
   RandomPolicy,
   RoundRobinPolicy,
   type RoutingPolicy,
-} from "../../router/policies.ts";
+} from "../../router/policies/mod.ts";
 
 /** A fake instance record: only `instance` matters to the policies. */
 function info(instance: string): InstanceInfo {
@@ -55,18 +56,6 @@ function instances(...ids: string[]): InstanceInfo[] {
 /** A pick context whose in-flight counts come from `loads` (0 when absent). */
 function loads(table: Record<string, number> = {}, key?: string): PickContext {
   return { inflight: (instance) => table[instance] ?? 0, key };
-}
-
-/** A deterministic PRNG in [0, 1) (mulberry32), so statistical checks cannot flake. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** A "random" source that returns `values` in order, then fails the test if asked again. */
@@ -121,7 +110,7 @@ Deno.test("random maps its random number uniformly onto the candidates", () => {
 
 Deno.test("random over 30,000 seeded picks: every candidate near a third", () => {
   const candidates = instances("a", "b", "c");
-  const policy = new RandomPolicy(seeded(7));
+  const policy = new RandomPolicy(seededRandom(7));
   const counts = tally(Array.from({ length: 30_000 }, () => policy.pick(candidates).instance));
   let chiSquare = 0;
   for (const id of ["a", "b", "c"]) chiSquare += (counts[id]! - 10_000) ** 2 / 10_000;
@@ -207,7 +196,7 @@ Deno.test("power_of_two compares two distinct candidates and never picks the mor
 });
 
 Deno.test("power_of_two with two candidates always picks the less loaded", () => {
-  const policy = new PowerOfTwoPolicy(seeded(3));
+  const policy = new PowerOfTwoPolicy(seededRandom(3));
   const candidates = instances("a", "b");
   for (let i = 0; i < 100; i++) {
     assert.equal(policy.pick(candidates, loads({ a: 4, b: 1 })).instance, "b");
@@ -221,7 +210,7 @@ Deno.test("power_of_two with one candidate picks it without drawing", () => {
 });
 
 Deno.test("power_of_two over 10,000 seeded picks avoids a heavily loaded instance", () => {
-  const policy = new PowerOfTwoPolicy(seeded(11));
+  const policy = new PowerOfTwoPolicy(seededRandom(11));
   const candidates = instances("a", "b", "c", "d");
   const picks = Array.from(
     { length: 10_000 },
@@ -236,7 +225,7 @@ Deno.test("power_of_two over 10,000 seeded picks avoids a heavily loaded instanc
 });
 
 Deno.test("power_of_two spreads evenly when nothing is in flight", () => {
-  const policy = new PowerOfTwoPolicy(seeded(5));
+  const policy = new PowerOfTwoPolicy(seededRandom(5));
   const candidates = instances("a", "b", "c");
   const counts = tally(
     Array.from({ length: 30_000 }, () => policy.pick(candidates, loads()).instance),

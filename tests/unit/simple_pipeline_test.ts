@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import type { Actor } from "../../actors/actor.ts";
 import { type RunningMesh, serve } from "../../bin/serve.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 const DIR = new URL("../../examples/simple_pipeline/", import.meta.url).pathname;
 const SIMPLE = `${DIR}simple_pipeline.ts`;
@@ -60,16 +61,6 @@ async function* timedLines(
     }
   }
   if (buffered !== "") yield { line: buffered, at: performance.now() - t0 };
-}
-
-/** Polls `condition` every 10 ms until it holds; false after `timeoutMs`. */
-async function eventually(condition: () => boolean, timeoutMs: number): Promise<boolean> {
-  const giveUpAt = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() >= giveUpAt) return false;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  return true;
 }
 
 /**
@@ -163,7 +154,10 @@ Deno.test("simple pipeline: a client that disconnects mid-stream stops the Backe
     controller.abort();
     await reader.cancel().catch(() => {});
     // Left alone it would go on for 0.9 s more; cancelled, the request ends at once.
-    assert.ok(await eventually(() => backend.inflightCount === 0, 500), "the request never ended");
+    await eventually("the request to end", () => backend.inflightCount === 0, {
+      timeoutMs: 500,
+      intervalMs: 10,
+    });
     const ended = performance.now() - t0;
     assert.ok(ended < 900, `ended ${round(ended)} ms after the start`);
   } finally {

@@ -9,6 +9,7 @@ import {
   Supervisor,
   type SupervisorOptions,
 } from "../../actors/supervisor.ts";
+import { untilMicrotasks } from "../helpers/eventually.ts";
 
 /** Children that record what happens to them and can be made to end. */
 function harness() {
@@ -54,12 +55,6 @@ function harness() {
   };
 }
 
-/** Lets queued microtasks run until `done()` holds (bounded; no timers involved). */
-async function until(done: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 1000 && !done(); i++) await null;
-  assert.ok(done(), `never: ${what}`);
-}
-
 const noJitter: SupervisorOptions["backoff"] = {
   initialMs: 100,
   factor: 2,
@@ -83,11 +78,11 @@ Deno.test("one_for_one restarts only the child that failed, after the backoff", 
   await sup.start();
   h.events.length = 0;
   h.crash("a");
-  await until(() => clock.pending === 1, "backoff timer set");
+  await untilMicrotasks(() => clock.pending === 1, "backoff timer set");
   clock.advance(99);
   assert.deepEqual(h.events, []);
   clock.advance(1);
-  await until(() => h.events.length === 1, "restart");
+  await untilMicrotasks(() => h.events.length === 1, "restart");
   assert.deepEqual(h.events, ["start:a"]);
   assert.deepEqual(sup.stats.restarts, { a: 1 });
   await sup.stop();
@@ -104,9 +99,9 @@ Deno.test("one_for_all stops the others in reverse order, then restarts all in o
   await sup.start();
   h.events.length = 0;
   h.crash("b");
-  await until(() => clock.pending === 1, "backoff timer set");
+  await untilMicrotasks(() => clock.pending === 1, "backoff timer set");
   clock.advance(100);
-  await until(() => h.events.length === 5, "restarts");
+  await untilMicrotasks(() => h.events.length === 5, "restarts");
   assert.deepEqual(h.events, ["stop:c", "stop:a", "start:a", "start:b", "start:c"]);
   await sup.stop();
 });
@@ -122,9 +117,9 @@ Deno.test("rest_for_one restarts the failed child and those started after it", a
   await sup.start();
   h.events.length = 0;
   h.crash("b");
-  await until(() => clock.pending === 1, "backoff timer set");
+  await untilMicrotasks(() => clock.pending === 1, "backoff timer set");
   clock.advance(100);
-  await until(() => h.events.length === 3, "restarts");
+  await untilMicrotasks(() => h.events.length === 3, "restarts");
   assert.deepEqual(h.events, ["stop:c", "start:b", "start:c"]);
   await sup.stop();
 });
@@ -140,7 +135,7 @@ Deno.test("transient children are restarted only after a failure; temporary ones
   h.events.length = 0;
   h.finish("t");
   h.crash("x");
-  await until(() => sup.running.length === 0, "both gone");
+  await untilMicrotasks(() => sup.running.length === 0, "both gone");
   assert.equal(clock.pending, 0);
   assert.deepEqual(sup.stats.restarts, {});
   await sup.stop();
@@ -158,9 +153,9 @@ Deno.test("too many restarts in the period: every child stops in reverse and the
   await sup.start();
   for (let i = 1; i <= 2; i++) {
     h.crash("b");
-    await until(() => clock.pending === 1, `backoff ${i}`);
+    await untilMicrotasks(() => clock.pending === 1, `backoff ${i}`);
     clock.advance(1000);
-    await until(() => sup.running.includes("b"), `restart ${i}`);
+    await untilMicrotasks(() => sup.running.includes("b"), `restart ${i}`);
   }
   h.events.length = 0;
   h.crash("b");
@@ -188,9 +183,9 @@ Deno.test("restarts spread over more than the period do not escalate", async () 
   for (let i = 0; i < 5; i++) {
     clock.advance(2000);
     h.crash("a");
-    await until(() => clock.pending === 1, "backoff");
+    await untilMicrotasks(() => clock.pending === 1, "backoff");
     clock.advance(100);
-    await until(() => sup.running.includes("a"), "restart");
+    await untilMicrotasks(() => sup.running.includes("a"), "restart");
   }
   assert.deepEqual(sup.stats, { restarts: { a: 5 }, escalations: 0 });
   await sup.stop();
@@ -219,7 +214,7 @@ Deno.test("a child that cannot restart is retried with growing backoff, then esc
   h.crash("a");
   const delays: number[] = [];
   for (let i = 0; i < 3; i++) {
-    await until(() => clock.pending === 1, `backoff ${i}`);
+    await untilMicrotasks(() => clock.pending === 1, `backoff ${i}`);
     let waited = 0;
     while (clock.pending === 1) {
       clock.advance(10);
@@ -249,9 +244,12 @@ Deno.test("supervisors nest: a child supervisor that gives up is restarted by it
   }], { clock, backoff: noJitter });
   await parent.start();
   h.crash("w"); // the inner supervisor allows no restart: it escalates to the parent
-  await until(() => clock.pending === 1, "parent backoff");
+  await untilMicrotasks(() => clock.pending === 1, "parent backoff");
   clock.advance(100);
-  await until(() => h.events.filter((e) => e === "start:w").length === 2, "restarted tree");
+  await untilMicrotasks(
+    () => h.events.filter((e) => e === "start:w").length === 2,
+    "restarted tree",
+  );
   assert.deepEqual(parent.stats.restarts, { inner: 1 });
   await parent.stop();
 });
@@ -275,7 +273,7 @@ Deno.test("stop() during a restart's backoff ends the wait at once and starts no
   const sup = new Supervisor("root", [h.child("a")], { clock, backoff: { initialMs: 60_000 } });
   await sup.start();
   h.crash("a");
-  await until(() => clock.pending === 1, "backoff timer set");
+  await untilMicrotasks(() => clock.pending === 1, "backoff timer set");
   h.events.length = 0;
   await sup.stop();
   assert.equal(clock.pending, 0);

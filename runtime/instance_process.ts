@@ -4,7 +4,9 @@
  * which the supervisor starts again with backoff.
  *
  * The child is `meshwork worker --component C --instances 1` with the parent's config, graph,
- * overrides and environment. It is ready when the registry lists an instance with its PID.
+ * overrides and environment (plus `MESH_PARENT_PID`). It is ready when the registry lists an
+ * instance with its PID. How to run `meshwork` is handed in (`bin/` knows the binary and its
+ * permissions), so this layer never imports the command line.
  *
  * @module
  */
@@ -12,13 +14,15 @@
 import type { Logger } from "../utils/logger.ts";
 import type { ChildExit, ChildHandle, ChildSpec, RestartType } from "../actors/supervisor.ts";
 import type { InstanceView } from "../router/instance_view.ts";
-import { MESH_PERMISSIONS } from "./permissions.ts";
+import type { EnvName } from "../configs/environment.ts";
 
 /** How to start the children of one component. */
 export interface InstanceProcessOptions {
   component: string;
+  /** The program and leading arguments that run `meshwork` (`deno run ... cli.ts`, or a binary). */
+  command: readonly string[];
   /** `--config`, `--graph`, `--log-level` and the overrides, as given to `serve`. */
-  args: string[];
+  args: readonly string[];
   /** The view of the component's instances, to see the child register. */
   view: InstanceView;
   restart: RestartType;
@@ -29,15 +33,7 @@ export interface InstanceProcessOptions {
   graceMs?: number;
 }
 
-const CLI = new URL("../cli.ts", import.meta.url);
-
-/** The command that runs `meshwork <args>`: this binary, or Deno with the CLI and its flags. */
-export function meshCommand(args: string[]): string[] {
-  const compiled = CLI.protocol !== "file:" || CLI.pathname.includes("/deno-compile-");
-  return compiled
-    ? [Deno.execPath(), ...args]
-    : [Deno.execPath(), "run", ...MESH_PERMISSIONS, CLI.pathname, ...args];
-}
+const PARENT_PID: EnvName = "MESH_PARENT_PID";
 
 /** A child spec that runs instance `index` of a component as a process. */
 export function instanceProcess(index: number, options: InstanceProcessOptions): ChildSpec {
@@ -46,7 +42,8 @@ export function instanceProcess(index: number, options: InstanceProcessOptions):
     id,
     restart: options.restart,
     async start(): Promise<ChildHandle> {
-      const [program, ...args] = meshCommand([
+      const [program, ...args] = [
+        ...options.command,
         "worker",
         "--component",
         options.component,
@@ -55,13 +52,13 @@ export function instanceProcess(index: number, options: InstanceProcessOptions):
         ...options.args,
         // The child runs its one instance itself (a later override wins).
         `--${options.component}.ServiceArgs.processes=false`,
-      ]);
+      ];
       const child = new Deno.Command(program!, {
         args,
         stdin: "null",
         stdout: "inherit",
         stderr: "inherit",
-        env: { MESH_PARENT_PID: String(Deno.pid) },
+        env: { [PARENT_PID]: String(Deno.pid) },
       }).spawn();
       const log = options.log.child({ child: id, pid: child.pid });
       const status = child.status;
@@ -83,7 +80,7 @@ export function instanceProcess(index: number, options: InstanceProcessOptions):
         }
       };
       try {
-        await registered(options.view, child.pid, status, options.startTimeoutMs ?? 30_000);
+        await _registered(options.view, child.pid, status, options.startTimeoutMs ?? 30_000);
       } catch (error) {
         kill("SIGKILL");
         await status;
@@ -104,7 +101,7 @@ export function instanceProcess(index: number, options: InstanceProcessOptions):
 }
 
 /** Resolves once the view lists an instance of process `pid`; rejects if it exits first. */
-async function registered(
+async function _registered(
   view: InstanceView,
   pid: number,
   status: Promise<Deno.CommandStatus>,

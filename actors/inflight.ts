@@ -1,0 +1,133 @@
+/**
+ * The requests an actor is serving: one record per request id, and one timer for all of them
+ * that enforces deadlines and sends heartbeats on quiet streams.
+ *
+ * @module
+ */
+
+import type { Clock, TimerId } from "../utils/clock.ts";
+import { MeshError } from "../protocol/errors.ts";
+
+/** One request being served. */
+export interface Inflight {
+  controller: AbortController;
+  deadline: number;
+  /** Reply subject; undefined for local calls. */
+  reply?: string;
+  /** The sequence number of the next reply frame. */
+  seq: number;
+  /** When the last reply frame went out (Unix ms). */
+  lastSentAt: number;
+}
+
+/** Sends a heartbeat frame for a quiet request; throwing means it was not sent. */
+export type HeartbeatSender = (request: Inflight, requestId: string) => void;
+
+const _TICK_MS = 100;
+
+/**
+ * The requests being served by one actor. While any is in flight a timer ticks every 100 ms:
+ * it aborts requests whose deadline passed (`deadline_exceeded`) and calls `heartbeat` for a
+ * request over the bus that has sent nothing for `heartbeatMs`.
+ *
+ * @example
+ * ```ts ignore
+ * const inflight = new InflightRequests(clock, 1000, (request) => sendHeartbeat(request));
+ * const request = inflight.track("req-1", clock.now() + 5000, "_INBOX.abc");
+ * try { ... } finally { inflight.untrack("req-1", request); }
+ * ```
+ */
+export class InflightRequests {
+  #clock: Clock;
+  #heartbeatMs: number;
+  #heartbeat: HeartbeatSender;
+  #onHeartbeatError: (error: unknown, requestId: string) => void;
+  #requests = new Map<string, Inflight>();
+  #timer: TimerId | undefined;
+  #drained: (() => void) | undefined;
+
+  constructor(
+    clock: Clock,
+    heartbeatMs: number,
+    heartbeat: HeartbeatSender,
+    onHeartbeatError: (error: unknown, requestId: string) => void = () => {},
+  ) {
+    this.#clock = clock;
+    this.#heartbeatMs = heartbeatMs;
+    this.#heartbeat = heartbeat;
+    this.#onHeartbeatError = onHeartbeatError;
+  }
+
+  /** How many requests are in flight. */
+  get size(): number {
+    return this.#requests.size;
+  }
+
+  /** The request in flight under this id. */
+  get(requestId: string): Inflight | undefined {
+    return this.#requests.get(requestId);
+  }
+
+  /** Starts tracking a request; a retried request under the same id takes the slot. */
+  track(requestId: string, deadline: number, reply?: string): Inflight {
+    const request: Inflight = {
+      controller: new AbortController(),
+      deadline,
+      reply,
+      seq: 0,
+      lastSentAt: this.#clock.now(),
+    };
+    // A retried request may arrive again under the same id: the newest one wins the slot.
+    this.#requests.set(requestId, request);
+    if (this.#timer === undefined) this.#arm();
+    return request;
+  }
+
+  /** Stops tracking a request (unless a newer one holds its id). */
+  untrack(requestId: string, request: Inflight): void {
+    if (this.#requests.get(requestId) === request) this.#requests.delete(requestId);
+    if (this.#requests.size === 0) this.#drained?.();
+  }
+
+  /** Resolves once no request is in flight. */
+  drained(): Promise<void> {
+    if (this.#requests.size === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => (this.#drained = resolve));
+  }
+
+  /** Aborts every request in flight with `reason`. */
+  abortAll(reason: () => unknown): void {
+    for (const request of this.#requests.values()) request.controller.abort(reason());
+  }
+
+  /** Stops the timer (the actor has stopped). */
+  stopTimer(): void {
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #arm(): void {
+    this.#timer = this.#clock.setTimeout(() => this.#tick(), _TICK_MS);
+  }
+
+  /** Enforces deadlines and sends heartbeats on quiet streams: one timer for all requests. */
+  #tick(): void {
+    this.#timer = undefined;
+    const now = this.#clock.now();
+    for (const [requestId, request] of this.#requests) {
+      if (now >= request.deadline && !request.controller.signal.aborted) {
+        request.controller.abort(
+          new MeshError("deadline_exceeded", "The request deadline passed"),
+        );
+      } else if (request.reply && now - request.lastSentAt >= this.#heartbeatMs) {
+        request.lastSentAt = now;
+        try {
+          this.#heartbeat(request, requestId);
+        } catch (error) {
+          this.#onHeartbeatError(error, requestId);
+        }
+      }
+    }
+    if (this.#requests.size > 0) this.#arm();
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * The reply loop: serves one request that came over the bus and sends the chunks its handler
+ * yields back as reply frames on the caller's inbox (DESIGN.md §4). A handler that answers at
+ * once sends one `final` frame; one that takes its time gets an `ack` first; a stream ends with
+ * `end`, a failure with `error`.
+ *
+ * @module
+ */
+
+import type { Bus } from "../planes/bus.ts";
+import type { Clock } from "../utils/clock.ts";
+import type { Logger } from "../utils/logger.ts";
+import { MeshError } from "../protocol/errors.ts";
+import {
+  decodeJson,
+  encodeJson,
+  frameHeaders,
+  type FrameKind,
+  type RequestEnvelope,
+} from "../protocol/wire.ts";
+import { settledSoon } from "../utils/settled_soon.ts";
+import { chunksOf } from "./handler_result.ts";
+import type { Inflight, InflightRequests } from "./inflight.ts";
+import type { RequestCall } from "./request_context.ts";
+
+/** What the reply loop needs from the actor that serves the request. */
+export interface ReplyLoopHost {
+  readonly bus: Bus;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly instanceId: string;
+  readonly inflight: InflightRequests;
+  /** The `busy` error when the actor is at its in-flight limit; otherwise `undefined`. */
+  busy(): MeshError | undefined;
+  /** Whether the actor serves a request delivered now (running, or draining in a stop). */
+  accepting(): boolean;
+  /** Calls the endpoint's handler with the request's context. */
+  handle(endpoint: string, request: unknown, call: RequestCall): unknown;
+}
+
+/**
+ * Serves one request envelope: answers `busy` at the in-flight limit, tracks the request while
+ * its handler runs, and sends the handler's chunks (or its error) as reply frames.
+ */
+export async function serveOverBus(
+  host: ReplyLoopHost,
+  endpoint: string,
+  envelope: RequestEnvelope,
+): Promise<void> {
+  const { requestId, reply } = envelope;
+  const { bus, instanceId } = host;
+  const busy = host.busy();
+  if (busy) {
+    try {
+      bus.publish(reply, encodeJson(busy.toBody()), {
+        headers: frameHeaders(0, "error", instanceId),
+      });
+    } catch {
+      // the bus is closing; the caller's ack timeout covers it
+    }
+    return;
+  }
+  const request = host.inflight.track(requestId, envelope.deadline, reply);
+  const send = (kind: FrameKind, data?: Uint8Array) => {
+    request.lastSentAt = host.clock.now();
+    try {
+      publishFrame(bus, instanceId, request, kind, data);
+    } catch (error) {
+      request.controller.abort(error);
+    }
+  };
+  try {
+    // While a graceful stop deregisters, the mailbox still delivers what callers sent before
+    // they saw it go: that is served (the drain waits for it), not refused.
+    if (!host.accepting()) {
+      throw new MeshError("no_instances", `Instance "${instanceId}" is stopping`);
+    }
+    if (envelope.deadline <= host.clock.now()) {
+      throw new MeshError("deadline_exceeded", "The request deadline had already passed");
+    }
+    const result = host.handle(endpoint, decodeJson(envelope.data), {
+      requestId,
+      deadline: envelope.deadline,
+      attempt: envelope.attempt,
+      resumeFrom: envelope.resumeFrom,
+      signal: request.controller.signal,
+    });
+    await _streamFrames(chunksOf(result), send);
+  } catch (error) {
+    const reason = request.controller.signal.reason;
+    if (request.controller.signal.aborted && reason instanceof MeshError) {
+      if (reason.code !== "cancelled") send("error", encodeJson(reason.toBody()));
+    } else {
+      const meshError = MeshError.from(error);
+      if (meshError.code === "internal") {
+        host.log.error("Handler failed", { request_id: requestId, endpoint, error });
+      }
+      send("error", encodeJson(meshError.toBody()));
+    }
+  } finally {
+    host.inflight.untrack(requestId, request);
+  }
+}
+
+/**
+ * Publishes the next reply frame of a request on its reply subject (the first frame names the
+ * instance). Throws when the bus cannot send.
+ */
+export function publishFrame(
+  bus: Bus,
+  instanceId: string,
+  request: Inflight,
+  kind: FrameKind,
+  data?: Uint8Array,
+): void {
+  const seq = request.seq++;
+  bus.publish(request.reply!, data ?? new Uint8Array(0), {
+    headers: frameHeaders(seq, kind, seq === 0 ? instanceId : undefined),
+  });
+}
+
+/**
+ * Sends the chunks as frames: `ack` when the first chunk is not there at once, then `data` per
+ * chunk, with the last chunk sent as `final` when the end follows at once, else `end`.
+ */
+async function _streamFrames(
+  chunks: AsyncGenerator<unknown>,
+  send: (kind: FrameKind, data?: Uint8Array) => void,
+): Promise<void> {
+  let next = chunks.next();
+  let step = await _soon(next);
+  if (!step) {
+    send("ack");
+    step = await next;
+  }
+  while (!step.done) {
+    const chunk = encodeJson(step.value);
+    next = chunks.next();
+    const after = await _soon(next);
+    if (after?.done) {
+      send("final", chunk);
+      return;
+    }
+    send("data", chunk);
+    step = after ?? await next;
+  }
+  send("end");
+}
+
+/** The value of `promise` if it settles within a few microtask turns (its error is thrown). */
+async function _soon<T>(promise: Promise<T>): Promise<T | undefined> {
+  const outcome = await settledSoon(promise);
+  if (outcome === undefined) return undefined;
+  if (!outcome.ok) throw outcome.error;
+  return outcome.value;
+}

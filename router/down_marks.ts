@@ -1,0 +1,60 @@
+/**
+ * Down marks: instances that did not take a request, skipped until their next registry update or
+ * until the mark expires, whichever comes first (an outage of the bus sends no registry update).
+ *
+ * @module
+ */
+
+import type { Clock } from "../utils/clock.ts";
+
+/**
+ * The instances of one client that are marked down, each until a time.
+ *
+ * @example
+ * ```ts
+ * import { DownMarks } from "./down_marks.ts";
+ * import { ManualClock } from "../utils/clock.ts";
+ * const clock = new ManualClock(0);
+ * const marks = new DownMarks(clock);
+ * marks.mark("ab12", 2000);
+ * console.assert(marks.isDown("ab12"));
+ * clock.advance(2000);
+ * console.assert(!marks.isDown("ab12"));
+ * ```
+ */
+export class DownMarks {
+  #clock: Clock;
+  #until = new Map<string, number>();
+
+  constructor(clock: Clock) {
+    this.#clock = clock;
+  }
+
+  /** Marks an instance down for `ms` from now. */
+  mark(instance: string, ms: number): void {
+    this.#until.set(instance, this.#clock.now() + ms);
+  }
+
+  /** Clears an instance's mark (the registry said something new about it). */
+  clear(instance: string): void {
+    this.#until.delete(instance);
+  }
+
+  /** Whether an instance is marked down now; an expired mark is dropped. */
+  isDown(instance: string): boolean {
+    const until = this.#until.get(instance);
+    if (until === undefined) return false;
+    if (until > this.#clock.now()) return true;
+    this.#until.delete(instance);
+    return false;
+  }
+
+  /** When the first of these instances' marks expires (`Infinity` when none is marked). */
+  firstExpiry(instances: Iterable<string>): number {
+    let first = Infinity;
+    for (const instance of instances) {
+      first = Math.min(first, this.#until.get(instance) ?? Infinity);
+    }
+    return first;
+  }
+}

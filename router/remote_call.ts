@@ -1,0 +1,95 @@
+/**
+ * One attempt of a call over the bus: the request goes to an instance's mailbox (or to the
+ * component's queue subject), and the reply frames that come back on the shared inbox become
+ * chunks. A call abandoned before its end sends a cancel to the instance's control subject.
+ *
+ * @module
+ */
+
+import type { Bus } from "../planes/bus.ts";
+import type { LocalCall } from "../protocol/call_options.ts";
+import { MeshError } from "../protocol/errors.ts";
+import type { InstanceInfo } from "../protocol/instance_info.ts";
+import { controlSubject, type EndpointAddress, queueSubject } from "../protocol/names.ts";
+import { NotDeliveredError } from "../protocol/not_delivered_error.ts";
+import { CANCEL, decodeJson, H, requestHeaders } from "../protocol/wire.ts";
+import type { ReplyInbox } from "./reply_inbox.ts";
+
+/** What a remote call needs: the bus, and the inbox the replies come back on. */
+export interface RemoteCallHost {
+  readonly bus: Bus;
+  readonly inbox: ReplyInbox;
+}
+
+/**
+ * Sends one attempt to `target`'s mailbox, or to the queue subject of `address` when there is no
+ * target, and yields the decoded chunks of the reply. An `error` frame is thrown as the
+ * `MeshError` it carries; a request nobody took throws a `NotDeliveredError`.
+ */
+export async function* remoteCall(
+  host: RemoteCallHost,
+  address: EndpointAddress,
+  target: InstanceInfo | undefined,
+  body: Uint8Array,
+  call: LocalCall,
+  traceparent: string | undefined,
+): AsyncGenerator<unknown> {
+  const { bus, inbox } = host;
+  const pending = inbox.open(call.deadline, target?.instance);
+  const onAbort = () => pending.fail(new MeshError("cancelled", "The request was cancelled"));
+  call.signal?.addEventListener("abort", onAbort, { once: true });
+  let finished = false;
+  try {
+    bus.publish(target?.subject ?? queueSubject(address), body, {
+      reply: pending.subject,
+      headers: requestHeaders(
+        call.requestId,
+        call.deadline,
+        call.attempt,
+        traceparent,
+        call.resumeFrom,
+      ),
+    });
+    for (;;) {
+      const frame = await pending.next();
+      switch (frame.kind) {
+        case "ack":
+        case "heartbeat":
+          continue;
+        case "data":
+          yield decodeJson(frame.data);
+          continue;
+        case "final":
+          finished = true;
+          yield decodeJson(frame.data);
+          return;
+        case "end":
+          finished = true;
+          return;
+        case "error":
+          finished = true;
+          throw MeshError.fromBody(decodeJson(frame.data));
+      }
+    }
+  } catch (error) {
+    if (error instanceof NotDeliveredError) finished = true;
+    throw error;
+  } finally {
+    call.signal?.removeEventListener("abort", onAbort);
+    pending.close();
+    if (!finished && pending.instance) _cancel(bus, address, pending.instance, call.requestId);
+  }
+}
+
+/** Tells the instance to stop working on a request nobody will read. */
+function _cancel(bus: Bus, address: EndpointAddress, instance: string, requestId: string): void {
+  try {
+    bus.publish(
+      controlSubject(address.namespace, address.component, instance),
+      new Uint8Array(0),
+      { headers: { [H.requestId]: requestId, [H.kind]: CANCEL } },
+    );
+  } catch {
+    // The bus is closed: the instance's deadline will stop the work.
+  }
+}
