@@ -25,6 +25,6 @@ export async function settledSoon<T>(promise: Promise<T>): Promise<Settled<T> | 
     (value) => (outcome = { ok: true, value }),
     (error) => (outcome = { ok: false, error }),
   );
-  for (let turn = 0; turn < 8 && !outcome; turn++) await null;
+  for (let turn = 0; turn < 16 && !outcome; turn++) await null;
   return outcome;
 }

@@ -27,7 +27,7 @@ async function generate(port: number, accept?: string): Promise<{ status: number
 }
 
 const expected = (node: string) =>
-  `{"worker_output":"test prompt_ProcessedBy_node1_GeneratedBy_${node}","request_id":"id_number"}\n`;
+  `{"worker_output":"test prompt_ProcessedBy_node1_GeneratedBy_${node}","request_id":"id_number"}`;
 
 Deno.test("multinode: round robin over two worker processes, kill -9 of one, a late joiner", async () => {
   await using nats = await startNatsServer();

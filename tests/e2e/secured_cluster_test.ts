@@ -26,7 +26,7 @@ import {
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const EXPECTED =
-  `{"worker_output":"test prompt_ProcessedBy_node1_GeneratedBy_node2","request_id":"id_number"}\n`;
+  `{"worker_output":"test prompt_ProcessedBy_node1_GeneratedBy_node2","request_id":"id_number"}`;
 /** How long a refused process may take to exit (a NATS connect times out after 5 s). */
 const REFUSAL_MS = 15_000;
 const NO_CREDENTIALS_HINT =

@@ -49,7 +49,7 @@ const STATUS_MARK = "\n--http-status:";
 const SEED_REQUEST = JSON.stringify({ prompt: "test prompt", request_id: "id_number" });
 
 const expected = (worker: string) =>
-  `{"worker_output":"test prompt_ProcessedBy_node1_GeneratedBy_${worker}","request_id":"id_number"}\n`;
+  `{"worker_output":"test prompt_ProcessedBy_node1_GeneratedBy_${worker}","request_id":"id_number"}`;
 
 /** A process this test started, with a label for the failure report. */
 interface Started {

@@ -29,13 +29,17 @@ const PROMPT = JSON.stringify({ prompt: "test prompt", request_id: "id_number" }
 const ANSWER =
   `{"worker_output":"test prompt_ProcessedBy_testhost_GeneratedBy_testhost","request_id":"id_number"}`;
 
-Deno.test("serve answers the quick start's curl as JSON, NDJSON line and SSE event", async () => {
+Deno.test("serve answers the quick start's curl as JSON with a Content-Length, for */* and application/json, and as an SSE event", async () => {
   const mesh = await start();
   try {
     let response = await post(mesh.url, PROMPT);
     assert.equal(response.status, 200);
-    assert.equal(await response.text(), `${ANSWER}\n`);
+    assert.equal(response.headers.get("content-type"), "application/json");
+    assert.equal(response.headers.get("content-length"), String(ANSWER.length));
+    assert.equal(await response.text(), ANSWER);
     response = await post(mesh.url, PROMPT, { accept: "application/json" });
+    assert.equal(response.headers.get("content-type"), "application/json");
+    assert.equal(response.headers.get("content-length"), String(ANSWER.length));
     assert.equal(await response.text(), ANSWER);
     response = await post(mesh.url, PROMPT, { accept: "text/event-stream" });
     assert.equal(response.headers.get("content-type")?.split(";")[0], "text/event-stream");

@@ -9,7 +9,8 @@
  *   `null` (200). Every failure, even after the first chunk, gets its own status.
  * - anything else (none, `*\/*`, `text/plain`): lines. When the first chunk is a string the
  *   answer is `text/plain; charset=utf-8` and string chunks are written raw; otherwise it is
- *   NDJSON. Each chunk is followed by `\n`.
+ *   NDJSON. Each chunk is followed by `\n`. The common one-value answer, complete at once, is
+ *   plain `application/json` instead (no newline; a `Content-Length`).
  *
  * This file picks the mode, holds the streamed formats and writes the buffered JSON answer; the
  * streamed answer is in `./streamed_answer.ts`.

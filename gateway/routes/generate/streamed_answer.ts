@@ -9,11 +9,12 @@
 
 import { settledSoon } from "../../../utils/settled_soon.ts";
 import { toPublicError } from "../../http/http_errors.ts";
-import { type AnswerContext, type ResponseMode, streamFormat } from "./response_modes.ts";
+import { type AnswerContext, jsonText, type ResponseMode, streamFormat } from "./response_modes.ts";
 
 /**
  * Writes the answer in `mode` from the first step on. A run that is already over after its
- * first chunk is answered as a plain body with a length; anything slower streams.
+ * first chunk is answered as a plain body with a length (in `lines` mode a non-string chunk is
+ * then `application/json`, without a newline); anything slower streams.
  */
 export async function answerStreamed(
   mode: Exclude<ResponseMode, "json">,
@@ -50,6 +51,12 @@ export async function answerStreamed(
   if (soon?.ok && soon.value.done) {
     run.close(false);
     record.outcome = "ok";
+    if (mode === "lines" && typeof first.value !== "string") {
+      // One value, whole: plain JSON with a length, as `application/json` would get it.
+      return new Response(jsonText(first.value), {
+        headers: { ...headers, "content-type": "application/json" },
+      });
+    }
     return new Response(firstText, { headers });
   }
 
