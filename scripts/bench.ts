@@ -1,186 +1,269 @@
 /**
- * `deno task bench`: the hello-world request rate through the gateway, in one run on one
- * machine, so the figures compare as ratios:
+ * `deno task bench`: the hello-world path through the mesh against a bare baseline written by
+ * hand with the same libraries (DESIGN §8b), in the same run, interleaved A B B A so that the
+ * machine's drift cancels:
  *
- * 1. baseline: a bare `Deno.serve` answering the same bytes (no mesh);
- * 2. embedded: `serve --config configs/multi_worker.yaml` (gateway, Processor, 2 Workers, one process);
- * 3. nats: real nats-server and etcd, gateway + Processor in one process, 2 Worker processes.
+ * - `embedded`: `serve --config configs/multi_worker.yaml` (one process) vs a bare Hono app
+ *   doing the same transform (`scripts/bare_chain/embedded.ts`);
+ * - `nats`: real nats-server and etcd; Frontend+Processor in one process and 2 Worker processes
+ *   vs the bare chain (Hono + raw `@nats-io/transport-node`, `scripts/bare_chain/`) in the same
+ *   layout;
+ * - `split`: gateway, Processor and 2 Workers each a process, mesh and bare chain alike;
+ * - `reference`: a bare `Deno.serve` (`scripts/bench_baseline.ts`), one row, no pair.
  *
- * Load comes from `hey` (Debian package `hey`), bounded by time: `--seconds` per scenario
- * (default 10) at `--concurrency` (default 16), after a 1 s warm-up. Loopback only.
+ * Load: `wrk -t2 -c32` and `wrk -t1 -c1` (`--concurrency 32,1`), POST /generate on 127.0.0.1.
+ * Each side gets `--seconds` (default 10) of measured load per concurrency and round, in two
+ * halves (A B B A), each after a 1 s warm-up. Printed per side: req/s, p50, p99, errors (non-2xx
+ * and socket errors), the ratio to the bare side, and CPU µs per request of every process
+ * (`utime + stime` from `/proc/<pid>/stat` around the measured runs). The same figures go to
+ * `--json FILE` (default `bench.json`). `--profile` runs the `nats` mesh's front and one worker
+ * under V8's `--prof` and prints the top of `node --prof-process` for each.
+ *
+ * Options: `--scenarios reference,embedded,nats,split` (default all), `--seconds N`,
+ * `--rounds N` (default 1), `--concurrency 32,1`, `--json FILE`, `--profile`. The exit code is 0
+ * when every scenario ran without errors and the bare answers equal the mesh's, 1 otherwise.
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
-import { startEtcd } from "../tests/helpers/etcd_server.ts";
-import { startNatsServer } from "../tests/helpers/nats_server.ts";
-import { type MeshProcess, spawnMesh } from "../tests/helpers/mesh_process.ts";
-import { freePort } from "../tests/helpers/free_port.ts";
-import { findBinary } from "../tests/helpers/binaries.ts";
+import { type LoadFigures, Wrk } from "./bench/load.ts";
+import { clockTicks, cpuTicks, machine, programOf } from "./bench/proc.ts";
+import { printProfiles } from "./bench/profile.ts";
+import { SCENARIOS, type Side } from "./bench/scenarios.ts";
 
 const { values } = parseArgs({
   options: {
     seconds: { type: "string", default: "10" },
-    concurrency: { type: "string", default: "16" },
+    rounds: { type: "string", default: "1" },
+    scenarios: { type: "string", default: SCENARIOS.map((s) => s.key).join(",") },
+    concurrency: { type: "string", default: "32,1" },
+    json: { type: "string", default: "bench.json" },
+    profile: { type: "boolean", default: false },
   },
 });
-const seconds = Math.min(60, Math.max(1, Number(values.seconds)));
-const concurrency = Math.max(1, Number(values.concurrency));
-const BODY = JSON.stringify({ prompt: "test prompt", request_id: "id_number" });
+const seconds = Math.min(120, Math.max(1, Number(values.seconds) || 10));
+const rounds = Math.min(10, Math.max(1, Number(values.rounds) || 1));
+const halfSeconds = Math.max(1, Math.ceil(seconds / 2));
+const levels = values.concurrency.split(",").map(Number).filter((n) => n >= 1);
+const wanted = values.scenarios.split(",").map((s) => s.trim()).filter(Boolean);
+const unknown = wanted.filter((k) => !SCENARIOS.some((s) => s.key === k));
+if (unknown.length || levels.length === 0) {
+  console.error(
+    `bench: unknown scenario ${unknown.join(",")} (known: ${SCENARIOS.map((s) => s.key)})`,
+  );
+  Deno.exit(2);
+}
+const TICKS = clockTicks();
 
-interface Result {
-  name: string;
+/** The figures of one side at one concurrency, summed over its runs. */
+interface SideResult {
+  side: string;
+  label: string;
+  concurrency: number;
+  requests: number;
+  durationS: number;
   rps: number;
-  p50: number;
-  p99: number;
+  p50Ms: number;
+  p99Ms: number;
   errors: number;
+  /** CPU µs per request, per process. */
+  cpuUsPerRequest: Record<string, number>;
+  runs: (LoadFigures & { slot: number; round: number; cpuTicks: Record<string, number> })[];
 }
 
-const hey = findBinary("hey");
-if (!hey) {
-  console.error("bench: needs hey (apt-get install -y hey)");
-  Deno.exit(1);
+interface ScenarioResult {
+  key: string;
+  name: string;
+  error?: string;
+  /** The answers to the same body; `equal` compares the JSON values, `sameBytes` the bytes. */
+  answers?: { bare: string; mesh?: string; equal: boolean; sameBytes: boolean };
+  programs?: Record<string, Record<string, string>>;
+  results: SideResult[];
 }
 
-async function waitReady(port: number): Promise<void> {
-  const until = Date.now() + 30_000;
-  while (Date.now() < until) {
-    try {
-      const response = await fetch(`http://127.0.0.1:${port}/generate`, {
-        method: "POST",
-        body: BODY,
-      });
-      await response.body?.cancel();
-      if (response.status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+function sameJson(a: string, b: string): boolean {
+  try {
+    const norm = (v: unknown): unknown =>
+      v && typeof v === "object" && !Array.isArray(v)
+        ? Object.fromEntries(Object.entries(v).sort(([x], [y]) => x < y ? -1 : 1))
+        : v;
+    return JSON.stringify(norm(JSON.parse(a))) === JSON.stringify(norm(JSON.parse(b)));
+  } catch {
+    return false;
   }
-  throw new Error(`Nothing answered on port ${port} within 30 s`);
 }
 
-async function load(name: string, port: number): Promise<Result> {
-  const args = (s: number) => [
-    "-z",
-    `${s}s`,
-    "-c",
-    String(concurrency),
-    "-m",
-    "POST",
-    "-T",
-    "application/json",
-    "-d",
-    BODY,
-    `http://127.0.0.1:${port}/generate`,
-  ];
-  await new Deno.Command(hey!, { args: args(1), stdout: "null", stderr: "null" }).output();
-  console.error(`bench: ${name}: ${seconds} s at concurrency ${concurrency}...`);
-  const out = await new Deno.Command(hey!, { args: args(seconds), stderr: "piped" }).output();
-  const text = new TextDecoder().decode(out.stdout);
-  const number = (pattern: RegExp) => Number(pattern.exec(text)?.[1] ?? NaN);
-  const statuses = [...text.matchAll(/\[(\d{3})\]\s+(\d+) responses/g)];
-  const errors =
-    statuses.filter(([, code]) => code !== "200").reduce((n, [, , count]) => n + Number(count), 0) +
-    (text.includes("Error distribution") ? 1 : 0);
+async function measure(wrk: Wrk, side: Side, concurrency: number) {
+  let before: number[] = [];
+  let after: number[] = [];
+  const figures = await wrk.run(side.port, concurrency, halfSeconds, {
+    before: () => (before = side.processes.map((p) => cpuTicks(p.pid))),
+    after: () => (after = side.processes.map((p) => cpuTicks(p.pid))),
+  });
+  const ticks = Object.fromEntries(side.processes.map((p, i) => [p.name, after[i]! - before[i]!]));
+  return { ...figures, cpuTicks: ticks };
+}
+
+function summarize(side: string, label: string, concurrency: number, runs: SideResult["runs"]) {
+  const requests = runs.reduce((n, r) => n + r.requests, 0);
+  const durationS = runs.reduce((n, r) => n + r.durationS, 0);
+  const mean = (f: (r: SideResult["runs"][number]) => number) =>
+    runs.reduce((n, r) => n + f(r), 0) / runs.length;
+  const cpu: Record<string, number> = {};
+  for (const name of Object.keys(runs[0]?.cpuTicks ?? {})) {
+    const ticks = runs.reduce((n, r) => n + (r.cpuTicks[name] ?? NaN), 0);
+    cpu[name] = ticks * 1e6 / TICKS / requests;
+  }
   return {
-    name,
-    rps: number(/Requests\/sec:\s+([\d.]+)/),
-    p50: number(/50%+ in ([\d.]+) secs/) * 1000,
-    p99: number(/99%+ in ([\d.]+) secs/) * 1000,
-    errors,
+    side,
+    label,
+    concurrency,
+    requests,
+    durationS,
+    rps: requests / durationS,
+    p50Ms: mean((r) => r.p50Ms),
+    p99Ms: mean((r) => r.p99Ms),
+    errors: runs.reduce((n, r) => n + r.errors, 0),
+    cpuUsPerRequest: cpu,
+    runs,
   };
 }
 
-async function scenario(name: string, run: () => Promise<Result>): Promise<Result> {
+const host = machine();
+const started = Date.now();
+const results: ScenarioResult[] = [];
+await using wrk = await Wrk.create();
+const profileDir = values.profile
+  ? await Deno.makeTempDir({ prefix: "meshwork-bench-prof-" })
+  : undefined;
+
+for (const scenario of SCENARIOS.filter((s) => wanted.includes(s.key))) {
+  const result: ScenarioResult = { key: scenario.key, name: scenario.name, results: [] };
+  results.push(result);
+  console.error(`bench: ${scenario.key}: starting ${scenario.name}`);
   try {
-    return await run();
+    await using pair = await scenario.start(scenario.key === "nats" ? profileDir : undefined);
+    const sides = { bare: pair.bare, ...(pair.mesh ? { mesh: pair.mesh } : {}) } as Record<
+      string,
+      Side
+    >;
+    result.programs = Object.fromEntries(
+      Object.entries(sides).map(([k, s]) => [
+        k,
+        Object.fromEntries(s.processes.map((p) => [p.name, `${programOf(p.pid)} pid ${p.pid}`])),
+      ]),
+    );
+    const equal = pair.mesh ? sameJson(pair.bare.answer, pair.mesh.answer) : true;
+    const sameBytes = !pair.mesh || pair.bare.answer === pair.mesh.answer;
+    result.answers = { bare: pair.bare.answer, mesh: pair.mesh?.answer, equal, sameBytes };
+    for (const [name, program] of Object.entries(result.programs.mesh ?? {})) {
+      if (!/^(deno|nats-server|etcd) /.test(program)) {
+        console.error(
+          `bench: ${scenario.key}: ${name} runs ${program}, not deno: CPU is the wrapper's`,
+        );
+      }
+    }
+    if (profileDir && scenario.key === "nats" && pair.mesh) pair.mesh.label += " (under --prof)";
+    if (!equal) {
+      console.error(`bench: ${scenario.key}: the answers differ:`);
+      console.error(`  bare: ${JSON.stringify(pair.bare.answer)}`);
+      console.error(`  mesh: ${JSON.stringify(pair.mesh?.answer)}`);
+    }
+    const order = pair.mesh ? ["bare", "mesh", "mesh", "bare"] : ["bare"];
+    const runs: Record<string, SideResult["runs"]> = {};
+    for (let round = 1; round <= rounds; round++) {
+      for (const concurrency of levels) {
+        for (const [slot, key] of order.entries()) {
+          console.error(
+            `bench: ${scenario.key}: round ${round}, c${concurrency}, ${key} (${halfSeconds} s)`,
+          );
+          const run = await measure(wrk, sides[key]!, concurrency);
+          (runs[`${key} ${concurrency}`] ??= []).push({ ...run, slot, round });
+        }
+      }
+    }
+    for (const concurrency of levels) {
+      for (const [key, side] of Object.entries(sides)) {
+        result.results.push(
+          summarize(key, side.label, concurrency, runs[`${key} ${concurrency}`] ?? []),
+        );
+      }
+    }
   } catch (error) {
-    console.error(`bench: ${name} failed: ${error instanceof Error ? error.message : error}`);
-    return { name, rps: NaN, p50: NaN, p99: NaN, errors: -1 };
+    result.error = error instanceof Error ? error.message : String(error);
+    console.error(`bench: ${scenario.key} failed: ${result.error}`);
   }
 }
 
-const quiet = { MESH_LOG_LEVEL: "warn" };
-const results: Result[] = [];
-
-results.push(
-  await scenario("baseline (bare Deno.serve)", async () => {
-    const port = await freePort();
-    await using _server = spawnMesh([String(port)], {
-      program: [
-        Deno.execPath(),
-        "run",
-        "--allow-net",
-        "--allow-sys=hostname",
-        "scripts/bench_baseline.ts",
-      ],
-    });
-    await waitReady(port);
-    return await load("baseline", port);
-  }),
+const ok = results.every((r) =>
+  !r.error && r.answers?.equal && r.results.every((s) => s.errors === 0 && s.requests > 0)
 );
+const fmt = (n: number | undefined, digits = 0) =>
+  n !== undefined && Number.isFinite(n) ? n.toFixed(digits) : "-";
+const cpuText = (cpu: Record<string, number>) =>
+  Object.entries(cpu).map(([name, us]) => `${name} ${fmt(us)}`).join(", ");
+const cpuTotal = (cpu: Record<string, number>) => Object.values(cpu).reduce((n, v) => n + v, 0);
 
-results.push(
-  await scenario("embedded planes (1 process)", async () => {
-    const port = await freePort();
-    await using _mesh = spawnMesh(
-      [
-        "serve",
-        "--config",
-        "configs/multi_worker.yaml",
-        `--Frontend.port=${port}`,
-        "--Frontend.host=127.0.0.1",
-      ],
-      { env: quiet },
-    );
-    await waitReady(port);
-    return await load("embedded", port);
-  }),
-);
-
-results.push(
-  await scenario("NATS + etcd (3 processes)", async () => {
-    await using nats = await startNatsServer();
-    await using etcd = await startEtcd();
-    const env = { ...quiet, NATS_SERVER: nats.url, ETCD_ENDPOINTS: etcd.endpoint };
-    const port = await freePort();
-    const processes: MeshProcess[] = [];
-    try {
-      processes.push(spawnMesh(["worker"], { env }), spawnMesh(["worker"], { env }));
-      processes.push(spawnMesh(
-        [
-          "serve",
-          "--config",
-          "configs/multi_worker.yaml",
-          "--only",
-          "Frontend,Processor",
-          `--Frontend.port=${port}`,
-          "--Frontend.host=127.0.0.1",
-        ],
-        { env },
-      ));
-      await waitReady(port);
-      return await load("nats", port);
-    } finally {
-      for (const p of processes.reverse()) await p[Symbol.asyncDispose]();
-    }
-  }),
-);
-
-const base = results[0]!.rps;
-const fmt = (n: number, digits = 0) => Number.isFinite(n) ? n.toFixed(digits) : "-";
 console.log(
-  `\nhello world through the gateway, ${seconds} s per scenario, concurrency ${concurrency}, ${navigator.hardwareConcurrency} cores\n`,
+  `\n## hello world through the gateway: mesh vs bare, interleaved A B B A\n\n` +
+    `${host.hostname}: ${host.cores} cores, ${host.cpu}; Deno ${Deno.version.deno}; ` +
+    `${seconds} s measured per side, concurrency and round (2 × ${halfSeconds} s, 1 s warm-up ` +
+    `each); ${rounds} round(s); wrk; CPU from /proc (CLK_TCK ${TICKS}); ` +
+    `${Math.round((Date.now() - started) / 1000)} s in all\n`,
 );
-console.log("| scenario | req/s | p50 ms | p99 ms | non-200 | vs baseline |");
-console.log("|---|---:|---:|---:|---:|---:|");
+console.log(
+  "| scenario | c | side | req/s | p50 ms | p99 ms | errors | req/s ÷ bare | p99 ÷ bare | CPU µs/req total | CPU µs/req per process |",
+);
+console.log("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|");
 for (const r of results) {
+  if (r.error) {
+    console.log(`| ${r.key} | | failed | | | | | | | | ${r.error.split("\n")[0]} |`);
+    continue;
+  }
+  for (const s of r.results) {
+    const base = r.results.find((b) => b.side === "bare" && b.concurrency === s.concurrency);
+    const ratio = s.side === "bare" ? ["1", "1"] : [
+      fmt(s.rps / base!.rps, 3),
+      fmt(s.p99Ms / base!.p99Ms, 2),
+    ];
+    console.log(
+      `| ${r.key} | ${s.concurrency} | ${s.label} | ${fmt(s.rps)} | ${fmt(s.p50Ms, 2)} | ${
+        fmt(s.p99Ms, 2)
+      } | ${s.errors} | ${ratio[0]} | ${ratio[1]} | ${fmt(cpuTotal(s.cpuUsPerRequest))} | ${
+        cpuText(s.cpuUsPerRequest)
+      } |`,
+    );
+  }
+}
+for (const r of results.filter((r) => r.answers?.equal && !r.answers.sameBytes)) {
   console.log(
-    `| ${r.name} | ${fmt(r.rps)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${
-      r.errors < 0 ? "failed" : r.errors
-    } | ${fmt(r.rps / base, 2)} |`,
+    `\n${r.key}: same JSON, different bytes: bare ${JSON.stringify(r.answers!.bare)}, mesh ${
+      JSON.stringify(r.answers!.mesh)
+    }`,
   );
 }
-if (results.some((r) => r.errors !== 0)) Deno.exit(1);
+for (const r of results.filter((r) => r.answers && !r.answers.equal)) {
+  console.log(
+    `\n${r.key}: the answers differ:\n  bare: ${r.answers!.bare}\n  mesh: ${r.answers!.mesh}`,
+  );
+}
+
+const jsonPath = values.json;
+await Deno.writeTextFile(
+  jsonPath,
+  JSON.stringify(
+    {
+      date: new Date(started).toISOString(),
+      machine: { ...host, deno: Deno.version.deno, clockTicks: TICKS },
+      options: { seconds, halfSeconds, rounds, concurrency: levels, profile: values.profile },
+      ok,
+      scenarios: results,
+    },
+    null,
+    2,
+  ) + "\n",
+);
+console.error(`bench: results written to ${await Deno.realPath(jsonPath)}`);
+if (profileDir) await printProfiles(profileDir);
+Deno.exit(ok ? 0 : 1);

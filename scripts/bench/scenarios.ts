@@ -1,0 +1,269 @@
+/**
+ * The scenarios of `deno task bench`, each a pair of sides started side by side: the bare
+ * baseline (A) and the mesh (B). A side is a set of processes behind one HTTP port.
+ *
+ * @module
+ */
+
+import { MESH_PERMISSIONS, SERVE_PERMISSIONS } from "../../bin/permissions.ts";
+import { startEtcd } from "../../tests/helpers/etcd_server.ts";
+import { freePort } from "../../tests/helpers/free_port.ts";
+import { type MeshProcess, spawnMesh } from "../../tests/helpers/mesh_process.ts";
+import { startNatsServer } from "../../tests/helpers/nats_server.ts";
+import { BODY } from "./load.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+const CONFIG = "configs/multi_worker.yaml";
+const QUIET = { MESH_LOG_LEVEL: "warn" };
+
+/** A process whose CPU time is sampled. */
+export interface Measured {
+  name: string;
+  pid: number;
+}
+
+/** One side of a scenario: its processes, its port, and the answer to the hello-world body. */
+export interface Side extends AsyncDisposable {
+  label: string;
+  port: number;
+  processes: Measured[];
+  /** The body of the first 200 answer. */
+  answer: string;
+}
+
+/** A scenario: a bare baseline and (unless it is the reference row) the mesh. */
+export interface Scenario {
+  key: string;
+  name: string;
+  /** Starts both sides; `profileDir` asks the mesh side to write V8 profiles there. */
+  start(profileDir?: string): Promise<{ bare: Side; mesh?: Side } & AsyncDisposable>;
+}
+
+/** Posts the body until a 200 comes back (30 s at most); resolves with the answer's text. */
+export async function waitReady(port: number, processes: MeshProcess[]): Promise<string> {
+  const until = Date.now() + 30_000;
+  let last = "nothing answered";
+  while (Date.now() < until) {
+    try {
+      const response = await fetch(`http://127.0.0.1:${port}/generate`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: BODY,
+      });
+      const text = await response.text();
+      if (response.status === 200) return text;
+      last = `${response.status} ${text}`;
+    } catch (error) {
+      last = String(error);
+    }
+    if (processes.some((p) => p.output().includes("error:"))) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const outputs = processes.map((p) => `--- pid ${p.pid}:\n${p.output().slice(-2000)}`);
+  throw new Error(`Port ${port} did not answer 200 (${last}):\n${outputs.join("\n")}`);
+}
+
+function bare(script: string, args: string[], env: Record<string, string> = {}): MeshProcess {
+  return spawnMesh(args, {
+    program: [Deno.execPath(), "run", ...MESH_PERMISSIONS, `${ROOT}scripts/${script}`],
+    env,
+  });
+}
+
+function mesh(args: string[], env: Record<string, string>, profileLog?: string): MeshProcess {
+  const v8 = profileLog
+    ? [`--v8-flags=--prof,--no-logfile-per-isolate,--logfile=${profileLog}`]
+    : [];
+  const permissions = args[0] === "serve" ? SERVE_PERMISSIONS : MESH_PERMISSIONS;
+  return spawnMesh(args, {
+    program: [Deno.execPath(), "run", ...v8, ...permissions, `${ROOT}cli.ts`],
+    env: { ...QUIET, ...env },
+  });
+}
+
+/** Starts `named` processes, waits for `ready` lines, then for a 200 on `port`. */
+async function side(
+  label: string,
+  port: number,
+  named: [string, () => MeshProcess][],
+  readyLine?: RegExp,
+): Promise<Side> {
+  const started: [string, MeshProcess][] = [];
+  const dispose = async () => {
+    for (const [, p] of started.reverse()) await p[Symbol.asyncDispose]();
+  };
+  try {
+    for (const [name, spawn] of named) started.push([name, spawn()]);
+    if (readyLine) await Promise.all(started.map(([, p]) => p.waitForOutput(readyLine, 30_000)));
+    const answer = await waitReady(port, started.map(([, p]) => p));
+    return {
+      label,
+      port,
+      answer,
+      processes: started.map(([name, p]) => ({ name, pid: p.pid })),
+      [Symbol.asyncDispose]: dispose,
+    };
+  } catch (error) {
+    await dispose();
+    throw error;
+  }
+}
+
+/** Both sides, started in parallel; a failure stops what did start. */
+async function pair(
+  bareSide: () => Promise<Side>,
+  meshSide: (() => Promise<Side>) | undefined,
+  extra: Measured[] = [],
+  cleanup: () => Promise<void> = async () => {},
+): Promise<{ bare: Side; mesh?: Side } & AsyncDisposable> {
+  const settled = await Promise.allSettled([bareSide(), meshSide?.()]);
+  const sides = settled.flatMap((s) => s.status === "fulfilled" && s.value ? [s.value] : []);
+  const dispose = async () => {
+    for (const s of sides) await s[Symbol.asyncDispose]();
+    await cleanup();
+  };
+  const failed = settled.find((s) => s.status === "rejected");
+  if (failed) {
+    await dispose();
+    throw (failed as PromiseRejectedResult).reason;
+  }
+  for (const s of sides) s.processes.push(...extra);
+  return { bare: sides[0]!, mesh: sides[1], [Symbol.asyncDispose]: dispose };
+}
+
+/** nats-server and etcd for one scenario (a fresh registry each time). */
+async function cluster() {
+  const nats = await startNatsServer();
+  try {
+    const etcd = await startEtcd();
+    return {
+      env: { NATS_SERVER: nats.url, ETCD_ENDPOINTS: etcd.endpoint },
+      measured: [{ name: "nats-server", pid: nats.pid }, { name: "etcd", pid: etcd.pid! }],
+      stop: async () => {
+        await etcd[Symbol.asyncDispose]();
+        await nats[Symbol.asyncDispose]();
+      },
+    };
+  } catch (error) {
+    await nats[Symbol.asyncDispose]();
+    throw error;
+  }
+}
+
+const READY = /ready/;
+
+/** Every scenario, in the order they run. */
+export const SCENARIOS: Scenario[] = [
+  {
+    key: "reference",
+    name: "reference: bare Deno.serve, no Hono",
+    async start() {
+      const port = await freePort();
+      return pair(
+        () =>
+          side("Deno.serve", port, [["server", () => bare("bench_baseline.ts", [String(port)])]]),
+        undefined,
+      );
+    },
+  },
+  {
+    key: "embedded",
+    name: "embedded planes, 1 process",
+    async start() {
+      const [barePort, meshPort] = [await freePort(), await freePort()];
+      return pair(
+        () =>
+          side("bare Hono", barePort, [[
+            "server",
+            () => bare("bare_chain/embedded.ts", [String(barePort)]),
+          ]]),
+        () =>
+          side("mesh", meshPort, [[
+            "server",
+            () =>
+              mesh([
+                "serve",
+                "--config",
+                CONFIG,
+                `--Frontend.port=${meshPort}`,
+                "--Frontend.host=127.0.0.1",
+              ], {}),
+          ]]),
+      );
+    },
+  },
+  {
+    key: "nats",
+    name: "NATS + etcd, node 1 layout: front (+Processor) and 2 worker processes",
+    async start(profileDir) {
+      const c = await cluster();
+      const [barePort, meshPort] = [await freePort(), await freePort()];
+      const env = c.env;
+      return pair(
+        () =>
+          side("bare chain", barePort, [
+            ["worker1", () => bare("bare_chain/worker.ts", [], env)],
+            ["worker2", () => bare("bare_chain/worker.ts", [], env)],
+            ["front", () => bare("bare_chain/front.ts", [String(barePort), "node1"], env)],
+          ], READY),
+        () =>
+          side("mesh", meshPort, [
+            ["worker1", () => mesh(["worker"], env, profileDir && `${profileDir}/worker1.log`)],
+            ["worker2", () => mesh(["worker"], env)],
+            ["front", () =>
+              mesh(
+                [
+                  "serve",
+                  "--config",
+                  CONFIG,
+                  "--only",
+                  "Frontend,Processor",
+                  `--Frontend.port=${meshPort}`,
+                  "--Frontend.host=127.0.0.1",
+                ],
+                env,
+                profileDir && `${profileDir}/front.log`,
+              )],
+          ]),
+        c.measured,
+        c.stop,
+      );
+    },
+  },
+  {
+    key: "split",
+    name: "NATS + etcd, split layout: gateway, processor, 2 worker processes",
+    async start() {
+      const c = await cluster();
+      const [barePort, meshPort] = [await freePort(), await freePort()];
+      const env = c.env;
+      return pair(
+        () =>
+          side("bare chain", barePort, [
+            ["worker1", () => bare("bare_chain/worker.ts", [], env)],
+            ["worker2", () => bare("bare_chain/worker.ts", [], env)],
+            ["processor", () => bare("bare_chain/processor.ts", [], env)],
+            ["gateway", () => bare("bare_chain/front.ts", [String(barePort), "split"], env)],
+          ], READY),
+        () =>
+          side("mesh", meshPort, [
+            ["worker1", () => mesh(["worker"], env)],
+            ["worker2", () => mesh(["worker"], env)],
+            ["processor", () => mesh(["serve", "--config", CONFIG, "--only", "Processor"], env)],
+            ["gateway", () =>
+              mesh([
+                "serve",
+                "--config",
+                CONFIG,
+                "--only",
+                "Frontend",
+                `--Frontend.port=${meshPort}`,
+                "--Frontend.host=127.0.0.1",
+              ], env)],
+          ]),
+        c.measured,
+        c.stop,
+      );
+    },
+  },
+];
