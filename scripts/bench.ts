@@ -57,16 +57,10 @@ if (unknown.length || levels.length === 0) {
 const TICKS = clockTicks();
 
 /** The figures of one side at one concurrency, summed over its runs. */
-interface SideResult {
+interface SideResult extends LoadFigures {
   side: string;
   label: string;
   concurrency: number;
-  requests: number;
-  durationS: number;
-  rps: number;
-  p50Ms: number;
-  p99Ms: number;
-  errors: number;
   /** CPU µs per request, per process. */
   cpuUsPerRequest: Record<string, number>;
   runs: (LoadFigures & { slot: number; round: number; cpuTicks: Record<string, number> })[];
