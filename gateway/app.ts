@@ -62,7 +62,9 @@ export function createGatewayApp(options: GatewayOptions): Hono {
   const app = new Hono();
 
   app.use("*", requestLog({ logger, metrics: gatewayMetrics(registry), probePaths: OPS_PATHS }));
-  app.use("*", apiKeys({ keys: resolved.apiKeys, open: OPEN_OPS_PATHS }));
+  if (resolved.apiKeys.length) {
+    app.use("*", apiKeys({ keys: resolved.apiKeys, open: OPEN_OPS_PATHS }));
+  }
   app.onError((error, c) =>
     errorResponse(error, {
       retryAfterSeconds,

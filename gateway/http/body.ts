@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Clock } from "../../utils/clock.ts";
+import type { TimeoutQueue } from "../../utils/timeout_queue.ts";
 import { MeshError } from "../../protocol/errors.ts";
 import { parseJsonBody } from "../../protocol/json_body.ts";
 import { bodyTimeout, payloadTooLarge } from "./http_errors.ts";
@@ -15,21 +15,24 @@ import { bodyTimeout, payloadTooLarge } from "./http_errors.ts";
 export interface BodyLimits {
   /** Largest accepted body, in bytes. */
   maxBytes: number;
-  /** Time the client has to send the whole body. */
-  timeoutMs: number;
-  /** The clock of that time-out. */
-  clock: Clock;
+  /** The time-outs of bodies: the client has `timeouts.ms` to send the whole body. */
+  timeouts: TimeoutQueue;
 }
 
 /**
  * The whole body of `req`. Throws the 413 of `payloadTooLarge()` when it is (or says it is)
  * larger than the limit, after cancelling the stream, and the 408 of `bodyTimeout()` when it has
- * not arrived in time.
+ * not arrived in time (a declared-length body still arriving is then left to the server, which
+ * closes the connection once the answer is sent).
  */
 export async function readBody(req: Request, limits: BodyLimits): Promise<Uint8Array> {
-  const { maxBytes: limit, timeoutMs, clock } = limits;
+  const { maxBytes: limit, timeouts } = limits;
+  const timeoutMs = timeouts.ms;
   const declared = req.headers.get("content-length");
   if (declared !== null && Number(declared) > limit) throw payloadTooLarge(limit);
+  if (declared !== null) return await _readDeclared(req, timeouts);
+  // No length given (a chunked body): read it piece by piece, counting. Touching `req.body`
+  // makes a stream, which costs more than the whole of a small request: only here.
   if (req.body === null) return new Uint8Array();
   const reader = req.body.getReader();
   const parts: Uint8Array[] = [];
@@ -37,16 +40,16 @@ export async function readBody(req: Request, limits: BodyLimits): Promise<Uint8A
   // On time-out the reader is cancelled, which ends the pending (or next) read as "done": the
   // flag, checked after every read, tells that apart from a body that really ended.
   let timedOut = false;
-  const timer = clock.setTimeout(() => {
+  const timer = timeouts.add(() => {
     timedOut = true;
     reader.cancel().catch(() => {});
-  }, timeoutMs);
+  });
   for (;;) {
     let step: ReadableStreamReadResult<Uint8Array>;
     try {
       step = await reader.read();
     } catch (error) {
-      clock.clearTimeout(timer);
+      timer.cancel();
       throw timedOut ? bodyTimeout(timeoutMs) : error;
     }
     if (timedOut) throw bodyTimeout(timeoutMs);
@@ -54,14 +57,29 @@ export async function readBody(req: Request, limits: BodyLimits): Promise<Uint8A
     if (done) break;
     size += value.byteLength;
     if (size > limit) {
-      clock.clearTimeout(timer);
+      timer.cancel();
       await reader.cancel().catch(() => {});
       throw payloadTooLarge(limit);
     }
     parts.push(value);
   }
-  clock.clearTimeout(timer);
+  timer.cancel();
   return _concat(parts, size);
+}
+
+/**
+ * A body whose length was declared (and checked against the limit; the server holds the client
+ * to it), read whole without making a stream, within the time-out.
+ */
+async function _readDeclared(req: Request, timeouts: TimeoutQueue): Promise<Uint8Array> {
+  let late!: (error: unknown) => void;
+  const timedOut = new Promise<never>((_, reject) => (late = reject));
+  const timer = timeouts.add(() => late(bodyTimeout(timeouts.ms)));
+  try {
+    return new Uint8Array(await Promise.race([req.arrayBuffer(), timedOut]));
+  } finally {
+    timer.cancel();
+  }
 }
 
 /**

@@ -17,6 +17,7 @@ import type { Clock } from "../../utils/clock.ts";
 import type { LogFields, Logger } from "../../utils/logger.ts";
 import { parseBody, readBody } from "../http/body.ts";
 import { GenerateRun } from "./generate/generate_run.ts";
+import { TimeoutQueue } from "../../utils/timeout_queue.ts";
 import { jsonResponse, methodNotAllowed, toPublicError } from "../http/http_errors.ts";
 import { requestRecordOf } from "../middleware/request_log.ts";
 import { bodyRequestId, headerRequestId } from "./generate/request_id.ts";
@@ -61,7 +62,11 @@ export const GENERATE_PATH = "/generate";
 /** The `/generate` routes: `POST` runs `generate()`, any other method is a 405. */
 export function generateRoutes(options: GenerateRouteOptions): Hono {
   const app = new Hono();
-  app.post(GENERATE_PATH, (c) => _handleGenerate(c, options));
+  const timeouts: _Timeouts = {
+    body: new TimeoutQueue(options.clock, options.bodyTimeoutMs),
+    deadline: new TimeoutQueue(options.clock, options.requestTimeoutMs),
+  };
+  app.post(GENERATE_PATH, (c) => _handleGenerate(c, options, timeouts));
   app.all(GENERATE_PATH, (c) => {
     const record = requestRecordOf(c);
     record.requestId = headerRequestId(c.req.raw.headers, options.newRequestId);
@@ -70,12 +75,24 @@ export function generateRoutes(options: GenerateRouteOptions): Hono {
   return app;
 }
 
-async function _handleGenerate(c: Context, options: GenerateRouteOptions): Promise<Response> {
+/** The route's shared time-outs: one queue (and one timer) each, not one timer per request. */
+interface _Timeouts {
+  body: TimeoutQueue;
+  deadline: TimeoutQueue;
+}
+
+async function _handleGenerate(
+  c: Context,
+  options: GenerateRouteOptions,
+  timeouts: _Timeouts,
+): Promise<Response> {
   const req = c.req.raw;
   const record = requestRecordOf(c);
-  record.requestId = headerRequestId(req.headers, options.newRequestId);
+  // The header's id for now; a fresh one is made only when neither it nor the body has one.
+  record.requestId = req.headers.get("x-request-id") || undefined;
   const fields = () => ({ request_id: record.requestId, method: "POST", path: GENERATE_PATH });
   const fail = (error: unknown) => {
+    record.requestId ??= options.newRequestId();
     const reason = req.signal.aborted && !(error instanceof MeshError)
       ? new MeshError("cancelled", "Client disconnected")
       : error;
@@ -86,20 +103,16 @@ async function _handleGenerate(c: Context, options: GenerateRouteOptions): Promi
   let body: Record<string, unknown>;
   try {
     body = parseBody(
-      await readBody(req, {
-        maxBytes: options.maxBodyBytes,
-        timeoutMs: options.bodyTimeoutMs,
-        clock: options.clock,
-      }),
+      await readBody(req, { maxBytes: options.maxBodyBytes, timeouts: timeouts.body }),
     );
-    record.requestId = bodyRequestId(body) ?? record.requestId;
+    record.requestId = bodyRequestId(body) ?? record.requestId ?? options.newRequestId();
   } catch (error) {
     return fail(error);
   }
 
   // 2. Call: start generate() and wait for its first step.
-  const requestId = record.requestId;
-  const run = new GenerateRun(req, options.clock, options.requestTimeoutMs, requestId);
+  const requestId = record.requestId!;
+  const run = new GenerateRun(req, timeouts.deadline, options.clock.now(), requestId);
   const ctx: GenerateContext = {
     requestId,
     deadline: run.deadline,
@@ -120,7 +133,10 @@ async function _handleGenerate(c: Context, options: GenerateRouteOptions): Promi
     run,
     requestId,
     record,
-    clientSignal: req.signal,
+    // A getter: `req.signal` costs something to make, and only a failure mid-stream reads it.
+    get clientSignal() {
+      return req.signal;
+    },
     fail,
     logger: options.logger,
     fields,

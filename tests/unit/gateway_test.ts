@@ -233,6 +233,8 @@ Deno.test("the gateway's own deadline aborts ctx.signal and answers 504", async 
     errorBody("deadline_exceeded", 'Request "slow" did not finish within 5000 ms'),
   );
   assert.equal((ctx.signal.reason as MeshError).code, "deadline_exceeded");
+  // No timer outlives its time-out: past the body time-out (10 s) nothing is pending.
+  clock.advance(10_000);
   assert.equal(clock.pending, 0);
 });
 

@@ -44,7 +44,7 @@ export interface AnswerContext {
   /** The request's record: the answer sets its outcome, and a stream reports its own end. */
   record: RequestRecord;
   /** The client's request signal: aborted when the client has gone. */
-  clientSignal: AbortSignal;
+  readonly clientSignal: AbortSignal;
   /** The error answer, with its own status, for a failure before the status is sent. */
   fail(error: unknown): Response;
   /** Where an unexpected failure mid-stream is logged, and with which fields. */

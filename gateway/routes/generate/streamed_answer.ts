@@ -7,7 +7,6 @@
  * @module
  */
 
-import { settledSoon } from "../../../utils/settled_soon.ts";
 import { toPublicError } from "../../http/http_errors.ts";
 import { type AnswerContext, jsonText, type ResponseMode, streamFormat } from "./response_modes.ts";
 
@@ -36,6 +35,25 @@ export async function answerStreamed(
     return new Response(null, { headers });
   }
 
+  // The common one-chunk answer, complete at once, goes out as a plain body with a length:
+  // no stream to pump, one write. Anything slower streams as below, starting from this step.
+  const soon = await run.nextIfReady();
+  if (soon?.ok && soon.value.done) {
+    run.close(false);
+    record.outcome = "ok";
+    try {
+      if (mode === "lines" && typeof first.value !== "string") {
+        // One value, whole: plain JSON with a length, as `application/json` would get it.
+        return new Response(jsonText(first.value), {
+          headers: { "x-request-id": ctx.requestId, "content-type": "application/json" },
+        });
+      }
+      return new Response(format.encode(first.value), { headers });
+    } catch (error) {
+      return ctx.fail(error);
+    }
+  }
+
   let firstText: string;
   try {
     firstText = format.encode(first.value);
@@ -43,23 +61,11 @@ export async function answerStreamed(
     run.close(true);
     return ctx.fail(error);
   }
-
-  // The common one-chunk answer, complete at once, goes out as a plain body with a length:
-  // no stream to pump, one write. Anything slower streams as below, starting from this step.
-  let pending: Promise<IteratorResult<unknown>> | undefined = run.next();
-  const soon = await settledSoon(pending);
-  if (soon?.ok && soon.value.done) {
-    run.close(false);
-    record.outcome = "ok";
-    if (mode === "lines" && typeof first.value !== "string") {
-      // One value, whole: plain JSON with a length, as `application/json` would get it.
-      return new Response(jsonText(first.value), {
-        headers: { ...headers, "content-type": "application/json" },
-      });
-    }
-    return new Response(firstText, { headers });
-  }
-
+  let pending: Promise<IteratorResult<unknown>> | undefined = soon
+    ? (soon.ok ? Promise.resolve(soon.value) : Promise.reject(soon.error))
+    : run.next();
+  pending.catch(() => {});
+  run.watchClient();
   const bytes = new TextEncoder();
   let ended = false;
   const report = record.defer();
