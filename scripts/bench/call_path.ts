@@ -2,7 +2,9 @@
  * The cost of one in-process call through the mesh, without HTTP: the hello-world graph (Frontend,
  * Processor, 2 Workers) on the embedded planes in this process, called `--requests` times with
  * `--concurrency` in flight. Prints CPU µs and wall µs per request, for comparing changes to the
- * call path (`deno run -A scripts/bench/call_path.ts`).
+ * call path (`deno run -A scripts/bench/call_path.ts`). With `--nats URL` the Workers run on a
+ * second NATS connection, so the Processor → Worker hop crosses a real nats-server (CPU then
+ * counts both sides, not the server).
  *
  * @module
  */
@@ -10,6 +12,7 @@
 import { parseArgs } from "node:util";
 import { MemoryBus } from "../../planes/memory/memory_bus.ts";
 import { MemoryRegistry } from "../../planes/memory/memory_registry.ts";
+import { connectNatsBus } from "../../planes/nats/connect.ts";
 import { Runtime } from "../../runtime/runtime.ts";
 import helloWorld, { Frontend, Processor, Worker } from "../../examples/hello_world/graph.ts";
 import { silentLogger } from "../../utils/logger.ts";
@@ -19,19 +22,32 @@ const { values } = parseArgs({
     requests: { type: "string", default: "200000" },
     concurrency: { type: "string", default: "32" },
     rounds: { type: "string", default: "3" },
+    nats: { type: "string" },
   },
 });
 const requests = Number(values.requests);
 const concurrency = Number(values.concurrency);
 
+const registry = new MemoryRegistry();
+const memoryBus = new MemoryBus();
+const bus = () => values.nats ? connectNatsBus({ servers: values.nats }) : memoryBus;
 const runtime = new Runtime({
-  bus: new MemoryBus(),
-  registry: new MemoryRegistry(),
+  bus: await bus(),
+  registry,
   namespace: helloWorld.namespace,
   hostname: "bench",
   logger: silentLogger,
 });
-await runtime.serve(Worker, { config: { delay_ms: 0 }, instances: 2 });
+const workers = values.nats
+  ? new Runtime({
+    bus: await bus(),
+    registry,
+    namespace: helloWorld.namespace,
+    hostname: "bench-workers",
+    logger: silentLogger,
+  })
+  : runtime;
+await workers.serve(Worker, { config: { delay_ms: 0 }, instances: 2 });
 await runtime.serve(Processor, {
   config: { router: "round_robin", min_workers: 2, wait_ms: 5000 },
 });
@@ -68,4 +84,6 @@ for (let round = 0; round < Number(values.rounds); round++) {
   );
 }
 await runtime.shutdown(100);
+if (workers !== runtime) await workers.shutdown(100);
 await runtime.bus.close();
+await workers.bus.close();
