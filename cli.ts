@@ -4,6 +4,7 @@
  * ```sh
  * deno task serve --config configs/multi_worker.yaml
  * deno task serve --config configs/multi_worker.yaml --only Frontend,Processor --Processor.router=random
+ * deno task serve --config configs/encoder_decoder.yaml --initialize-request-plane
  * deno task worker                      # one hello-world Worker (cluster: NATS_SERVER, ETCD_ENDPOINTS)
  * deno task status                      # live instances in etcd
  * ```
@@ -16,6 +17,7 @@
 import { isLogLevel } from "./utils/logger.ts";
 import { parseArgs, UsageError } from "./bin/args.ts";
 import { runUntilSignalled, serve } from "./bin/serve.ts";
+import { formatLocalPlanes, formatWorker, WORKERS_STARTED } from "./bin/worker_banner.ts";
 import { status } from "./bin/status.ts";
 import { MESHWORK_VERSION } from "./runtime/runtime.ts";
 import { readEnvironment } from "./configs/environment.ts";
@@ -23,7 +25,8 @@ import { readEnvironment } from "./configs/environment.ts";
 const USAGE = `meshwork ${MESHWORK_VERSION}: an actor-model microservice mesh
 
 Usage:
-  meshwork serve  [--config FILE] [--graph MODULE] [--only A,B] [--Component.key=value ...]
+  meshwork serve  [--config FILE] [--graph MODULE] [--only A,B] [--initialize-request-plane]
+                  [--log-dir DIR] [--metrics-port-base PORT] [--Component.key=value ...]
   meshwork worker [--config FILE] [--graph MODULE] [--component NAME] [--instances N] [...]
   meshwork status [--config FILE] [--namespace NS] [--json]
 
@@ -44,6 +47,13 @@ Options:
   --log-level LEVEL      debug | info | warn | error (also MESH_LOG_LEVEL)
   --grace-ms MS          time in-flight requests get on SIGINT/SIGTERM; default 10000
   --status-port PORT     serve /live, /ready, /health, /metrics there (also MESH_STATUS_PORT)
+  --initialize-request-plane
+                         (serve) with no NATS / etcd configured, start a nats-server -js and an
+                         etcd on free loopback ports for this mesh, and stop them on exit
+  --log-dir DIR          (serve) log files of worker processes (<name>.log, e.g. encoder.0.log)
+                         and of the servers it starts; default /tmp/meshwork-logs/<serve's PID>
+  --metrics-port-base N  (serve) status/metrics port of the first worker process, then N+1, ...
+                         in start order (beats the config's metrics_port_base)
   --Component.key=value  override a config key, e.g. --Processor.router=random
 `;
 
@@ -61,6 +71,14 @@ function positiveInt(value: string | boolean | undefined, name: string): number 
   return n;
 }
 
+function portNumber(value: string | boolean | undefined, name: string): number | undefined {
+  const n = positiveInt(value, name);
+  if (n !== undefined && (n < 1 || n > 65535)) {
+    throw new UsageError(`--${name} expects a port from 1 to 65535, got "${value}"`);
+  }
+  return n;
+}
+
 /** Runs the command line. */
 export async function main(args: string[]): Promise<void> {
   const [command, ...rest] = args;
@@ -73,8 +91,17 @@ export async function main(args: string[]): Promise<void> {
         const { options, overrides } = parseArgs(rest, {
           valued: isWorker
             ? ["config", "graph", "component", "instances", "log-level", "grace-ms", "status-port"]
-            : ["config", "graph", "only", "log-level", "grace-ms", "status-port"],
-          flags: ["help"],
+            : [
+              "config",
+              "graph",
+              "only",
+              "log-level",
+              "grace-ms",
+              "status-port",
+              "log-dir",
+              "metrics-port-base",
+            ],
+          flags: isWorker ? ["help"] : ["help", "initialize-request-plane"],
           aliases: { f: "config", h: "help" },
         });
         if (options.help) return console.log(USAGE);
@@ -96,7 +123,15 @@ export async function main(args: string[]): Promise<void> {
           logLevel: logLevel as never,
           graceMs: positiveInt(options["grace-ms"], "grace-ms"),
           statusPort: positiveInt(options["status-port"], "status-port"),
+          ...(isWorker ? {} : {
+            initializeRequestPlane: options["initialize-request-plane"] === true,
+            logDir: (options["log-dir"] as string | undefined) ?? `/tmp/meshwork-logs/${Deno.pid}`,
+            metricsPortBase: portNumber(options["metrics-port-base"], "metrics-port-base"),
+            onWorker: (worker) => console.log(formatWorker(worker)),
+            onLocalPlanes: (planes) => console.log(formatLocalPlanes(planes)),
+          }),
         });
+        if (!isWorker) console.log(WORKERS_STARTED);
         await runUntilSignalled(mesh);
         return;
       }

@@ -4,6 +4,7 @@
  *
  * ```sh
  * deno task client --requests 1000 --concurrency 16 --group-by worker_output
+ * deno task client --tensor --size 1024     # seed 002: random tensors, answers must equal them
  * ```
  *
  * Progress goes to stderr (as tqdm's does): a `cli-progress` bar when stderr is a terminal, else a
@@ -20,18 +21,32 @@ import process from "node:process";
 import cliProgress from "cli-progress";
 import { UsageError } from "./args.ts";
 import { type LoadOptions, runLoad } from "./load_client.ts";
-import { formatProgress, formatSummary, type Progress } from "./load_summary.ts";
+import {
+  formatProgress,
+  formatSummary,
+  formatThroughputLine,
+  type Progress,
+} from "./load_summary.ts";
+import { clientTarget } from "./client_config.ts";
+import { tensorLoad } from "./tensor_load.ts";
+import { type Dtype, DTYPES } from "../protocol/tensor.ts";
 
 /** `deno task client --help`. */
 export const USAGE = `meshwork client: POSTs to an HTTP endpoint and summarises the answers
 
 Usage:
-  deno task client [--url URL] [--requests N] [--concurrency C] [--body TEXT]
+  deno task client [--url URL | --config FILE] [--requests N] [--concurrency C] [--body TEXT]
                    [--header 'K: V' ...] [--timeout-ms MS] [--duration-s S]
-                   [--group-by FIELD] [--json]
+                   [--group-by FIELD] [--json] [--tensor [--size BYTES] [--dtype DTYPE]]
 
 Options:
   --url URL             where to POST; default http://localhost:8000/generate
+  -f, --config FILE     POST to the gateway of this serve config (its HTTP component's port);
+                        configs/encoder_decoder.yaml implies --tensor (needs --allow-read)
+  --tensor              seed 002: each request is a random tensor {"tensor": {dtype, shape,
+                        data (base64)}}; each answer must equal it, or it counts as failed
+  --size BYTES          (--tensor) bytes of each tensor, 0..67108864; default 1024
+  --dtype DTYPE         (--tensor) element type; default float32
   -n, --requests N      requests to send, 1..1000000; default 100
   -c, --concurrency C   requests in flight at once, 1..1024; default 8
   -d, --body TEXT       the request body; default {"prompt":"test prompt"}
@@ -43,8 +58,9 @@ Options:
   -h, --help            this text
 
 Progress goes to stderr (a bar on a terminal, else a line every 10% or second, whichever is
-rarer); the summary to stdout. Latency is request start to end of body. Exit code: 0 every
-request got a 2xx answer, 1 some failed, 2 usage error, 130 interrupted.
+rarer); the summary to stdout, with --tensor ending in "Throughput: <req/s> Total Time: <s>".
+Latency is request start to end of body. Exit code: 0 every request got a 2xx answer (the right
+one, with --tensor), 1 some failed, 2 usage error, 130 interrupted.
 `;
 
 /** Where `main` writes, and whether stderr is a terminal. */
@@ -122,8 +138,26 @@ function integer(value: string | undefined, name: string, min: number, max: numb
   return n;
 }
 
+/** The tensors of `--tensor`: bytes and element type. */
+export interface TensorSpec {
+  size: number;
+  dtype: Dtype;
+}
+
+/** The command line of the client, parsed. */
+export interface ClientArgs {
+  options: LoadOptions;
+  json: boolean;
+  /** `--tensor`: random tensors of `size` bytes of `dtype`, answers checked. */
+  tensor?: TensorSpec;
+  /** `--size` and `--dtype` (or their defaults), for a config that implies `--tensor`. */
+  tensorSpec: TensorSpec;
+  /** `--config`: the URL (and tensor mode) come from this serve config. */
+  configPath?: string;
+}
+
 /** Parses the command line into load options (`null` for `--help`); `UsageError` when bad. */
-export function parseClientArgs(args: string[]): { options: LoadOptions; json: boolean } | null {
+export function parseClientArgs(args: string[]): ClientArgs | null {
   let values;
   try {
     ({ values } = parseNodeArgs({
@@ -141,6 +175,10 @@ export function parseClientArgs(args: string[]): { options: LoadOptions; json: b
         "group-by": { type: "string" },
         json: { type: "boolean" },
         help: { type: "boolean", short: "h" },
+        config: { type: "string", short: "f" },
+        tensor: { type: "boolean" },
+        size: { type: "string" },
+        dtype: { type: "string" },
       },
     }));
   } catch (error) {
@@ -148,6 +186,23 @@ export function parseClientArgs(args: string[]): { options: LoadOptions; json: b
     throw new UsageError(String((error as Error).message).split(/\. /)[0]!.replace(/\.$/, ""));
   }
   if (values.help) return null;
+  if (values.config !== undefined && values.url !== undefined) {
+    throw new UsageError("Give --url or --config, not both");
+  }
+  if (values.config === "") throw new UsageError("--config needs a file");
+  const dtype = values.dtype ?? "float32";
+  if (!(DTYPES as readonly string[]).includes(dtype)) {
+    throw new UsageError(`--dtype expects one of ${DTYPES.join(", ")}, got "${dtype}"`);
+  }
+  const size = integer(values.size, "size", 0, 64 * 1024 * 1024, 1024);
+  if (
+    (values.size !== undefined || values.dtype !== undefined) && !values.tensor && !values.config
+  ) {
+    throw new UsageError("--size and --dtype go with --tensor (or --config of a tensor graph)");
+  }
+  if (values.tensor && values.body !== undefined) {
+    throw new UsageError("--tensor makes the bodies; leave out --body");
+  }
   const url = values.url ?? "http://localhost:8000/generate";
   let parsed: URL;
   try {
@@ -181,6 +236,9 @@ export function parseClientArgs(args: string[]): { options: LoadOptions; json: b
   }
   return {
     json: values.json === true,
+    tensorSpec: { size, dtype: dtype as Dtype },
+    ...(values.tensor ? { tensor: { size, dtype: dtype as Dtype } } : {}),
+    ...(values.config !== undefined ? { configPath: values.config } : {}),
     options: {
       url,
       requests: integer(values.requests, "requests", 1, 1_000_000, 100),
@@ -209,7 +267,27 @@ export async function main(args: string[], io: ClientIO): Promise<number> {
     io.stdout(USAGE);
     return 0;
   }
-  const { options, json } = parsed;
+  const { json } = parsed;
+  let { options, tensor } = parsed;
+  if (parsed.configPath !== undefined) {
+    try {
+      const target = await clientTarget(parsed.configPath);
+      options = { ...options, url: target.url };
+      if (target.tensor && !tensor) tensor = parsed.tensorSpec;
+    } catch (error) {
+      io.stderr(`error: ${error instanceof Error ? error.message : String(error)}`);
+      return 1;
+    }
+  }
+  if (tensor) {
+    const load = tensorLoad(tensor.size, tensor.dtype);
+    options = {
+      ...options,
+      headers: [["accept", "application/json"], ...(options.headers ?? [])],
+      bodyFor: load.bodyFor,
+      verify: load.verify,
+    };
+  }
   const progress = io.isTerminal ? barProgress(options.requests) : lineProgress(io.stderr);
   let last: Progress | undefined;
   let summary;
@@ -222,6 +300,7 @@ export async function main(args: string[], io: ClientIO): Promise<number> {
     progress.stop(last);
   }
   io.stdout(json ? JSON.stringify(summary, null, 2) : formatSummary(summary));
+  if (tensor && !json) io.stdout(formatThroughputLine(summary));
   if (summary.stopped === "interrupted") return 130;
   return summary.failed > 0 ? 1 : 0;
 }

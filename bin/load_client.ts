@@ -26,8 +26,15 @@ export interface LoadOptions {
   requests: number;
   /** Requests in flight at once, 1..1024. */
   concurrency: number;
-  /** The body of every request. */
+  /** The body of every request (unless `bodyFor` is given). */
   body: string;
+  /** The body of request `index` (0, 1, ...), beating `body`: a different body per request. */
+  bodyFor?: (index: number) => string;
+  /**
+   * Checks the 2xx answer of request `index` (its whole body): `undefined` when it is right, else
+   * what is wrong. A wrong answer counts as failed and as `mismatched`.
+   */
+  verify?: (index: number, answer: string) => string | undefined;
   /** Request headers. `Content-Type: application/json` unless given. */
   headers?: [string, string][];
   /** Deadline of each request, from its start to the end of its body. */
@@ -133,6 +140,12 @@ export function bodyKey(text: string, bytes: number, groupBy?: string): string {
   return key.length <= BODY_KEY_CHARS ? key : `${key.slice(0, BODY_KEY_CHARS)}…`;
 }
 
+/** Bytes of `text` in UTF-8 (the answers checked here are ASCII JSON: one byte a character). */
+function _utf8Length(text: string): number {
+  // deno-lint-ignore no-control-regex
+  return /^[\x00-\x7f]*$/.test(text) ? text.length : new TextEncoder().encode(text).byteLength;
+}
+
 /** Milliseconds to the microsecond, rates to 1/1000: enough for any report. */
 const round = (v: number) => Math.round(v * 1000) / 1000;
 
@@ -189,21 +202,32 @@ export async function runLoad(
       elapsedMs: performance.now() - start,
     });
 
-  async function one(): Promise<void> {
+  const { bodyFor, verify } = options;
+  let mismatched = 0;
+  let mismatchExample: string | undefined;
+
+  async function one(index: number): Promise<void> {
     const began = performance.now();
     const timeout = AbortSignal.timeout(timeoutMs);
     try {
       const response = await send(url, {
         method: "POST",
         headers,
-        body,
+        body: bodyFor ? bodyFor(index) : body,
         signal: signal ? AbortSignal.any([timeout, signal]) : timeout,
       });
-      const read = await readBody(response);
+      const read = verify && response.ok
+        ? await response.text().then((text) => ({ bytes: _utf8Length(text), text, whole: text }))
+        : { ...(await readBody(response)), whole: undefined };
       const took = performance.now() - began;
       bytes += read.bytes;
       bump(statuses, String(response.status));
-      if (response.ok) {
+      const wrong = verify && read.whole !== undefined ? verify(index, read.whole) : undefined;
+      if (wrong !== undefined) {
+        failed++;
+        mismatched++;
+        mismatchExample ??= wrong;
+      } else if (response.ok) {
         latencies[okCount++] = took;
         const key = bodyKey(read.text, read.bytes, groupBy);
         const seen = bodies.get(key);
@@ -238,8 +262,7 @@ export async function runLoad(
         stopped = "duration";
         return;
       }
-      sent++;
-      await one();
+      await one(sent++);
     }
   }
 
@@ -265,6 +288,7 @@ export async function runLoad(
     httpErrors,
     networkErrors,
     errorExamples,
+    ...(verify ? { mismatched, ...(mismatchExample ? { mismatchExample } : {}) } : {}),
     bytes,
     bodies: {
       groupBy: groupBy ?? null,

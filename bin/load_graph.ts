@@ -8,10 +8,12 @@
 
 import type { Graph } from "../actors/component.ts";
 import helloWorld from "../examples/hello_world/graph.ts";
+import encoderDecoder from "../examples/encoder_decoder/graph.ts";
 
 /** Graphs inside every build, by the path suffix a config uses to name them. */
 export const BUILT_IN_GRAPHS: Record<string, Graph> = {
   "examples/hello_world/graph.ts": helloWorld,
+  "examples/encoder_decoder/graph.ts": encoderDecoder,
 };
 
 /** The graph used when no config names one. */

@@ -56,6 +56,10 @@ export interface Summary {
   networkErrors: Record<string, number>;
   /** The first error message seen of each network error kind. */
   errorExamples: Record<string, string>;
+  /** With a check of the answers (`--tensor`): 2xx answers that were wrong (counted in `failed`). */
+  mismatched?: number;
+  /** What was wrong with the first wrong answer. */
+  mismatchExample?: string;
   /** Response body bytes received, all statuses. */
   bytes: number;
   bodies: {
@@ -152,6 +156,12 @@ export function formatSummary(s: Summary): string {
     if (Object.keys(s.httpErrors).length) {
       lines.push(`  HTTP errors  ${counts(s.httpErrors)}`);
     }
+    if (s.mismatched) {
+      lines.push(
+        `  mismatches   ${s.mismatched} answers differ from their request` +
+          (s.mismatchExample ? `  (e.g. ${displayBody(s.mismatchExample)})` : ""),
+      );
+    }
     for (const [kind, n] of Object.entries(s.networkErrors).sort((a, b) => b[1] - a[1])) {
       lines.push(
         `  net errors   ${kind}: ${n}  (e.g. ${displayBody(s.errorExamples[kind] ?? "")})`,
@@ -181,6 +191,11 @@ export function formatSummary(s: Summary): string {
     }
   }
   return lines.join("\n");
+}
+
+/** Seed 002's closing line: `Throughput: <req/s> Total Time: <s>`. */
+export function formatThroughputLine(s: Summary): string {
+  return `Throughput: ${s.throughput} Total Time: ${s.totalMs / 1000}`;
 }
 
 /** The plain progress line: `client: 40/100 requests, 38.2 req/s, 0 errors`. */

@@ -4,6 +4,11 @@
  * for, and the gateway when the HTTP component is among the started ones. The command line
  * (`cli.ts`) parses the flags, calls {@linkcode serve} and {@linkcode runUntilSignalled}.
  *
+ * With `initializeRequestPlane` (`--initialize-request-plane`, seed 002) and no NATS or etcd
+ * configured, it first starts a `nats-server -js` and an `etcd` of its own
+ * (`runtime/local_planes.ts`), runs the mesh on them (its child processes too), and stops them
+ * after the mesh.
+ *
  * @module
  */
 
@@ -17,7 +22,9 @@ import { createGatewayApp } from "../gateway/app.ts";
 import { type GatewayServer, serveGateway } from "../gateway/server.ts";
 import { type GatewaySettings, withGatewayFields } from "../gateway/settings.ts";
 import { serveStatus } from "../gateway/status_server.ts";
+import { type LocalPlanes, startLocalPlanes } from "../runtime/local_planes.ts";
 import { type Mesh, startMesh } from "../runtime/start_mesh.ts";
+import type { WorkerDescription } from "../runtime/worker_description.ts";
 import type { LogLevel } from "../utils/logger.ts";
 import { loadGraph } from "./load_graph.ts";
 import { MESH_PERMISSIONS } from "./permissions.ts";
@@ -48,6 +55,19 @@ export interface ServeSettings {
    * for processes without a gateway; 0 picks a free one. Default: none.
    */
   statusPort?: number;
+  /**
+   * Start a `nats-server -js` and an `etcd` (whichever is not configured) on free loopback ports
+   * for this mesh, and stop them with it (`--initialize-request-plane`).
+   */
+  initializeRequestPlane?: boolean;
+  /** Log files of child processes (`<name>.log`) and of the servers it starts (`--log-dir`). */
+  logDir?: string;
+  /** Status port of the first child process, then one more each (`--metrics-port-base`). */
+  metricsPortBase?: number;
+  /** Told about each worker just before it starts. */
+  onWorker?: (worker: WorkerDescription) => void;
+  /** Told about the servers `initializeRequestPlane` started, once they serve. */
+  onLocalPlanes?: (planes: LocalPlanes) => void;
 }
 
 /** A running mesh process, with its HTTP edge. */
@@ -55,6 +75,8 @@ export interface RunningMesh extends Mesh {
   gateway?: GatewayServer;
   /** The status port server, when one was asked for. */
   status?: GatewayServer;
+  /** The NATS and etcd servers it started (`initializeRequestPlane`), stopped after the mesh. */
+  localPlanes?: LocalPlanes;
 }
 
 /**
@@ -76,21 +98,61 @@ export async function serve(settings: ServeSettings): Promise<RunningMesh> {
     ? await readConfigFile(settings.configPath)
     : { file: "(defaults)", sections: [] };
   const graph = await loadGraph(settings.graphPath ? resolve(settings.graphPath) : doc.graph);
-  const config = resolveConfig(doc, graphSchemas(graph), {
-    overrides: settings.overrides,
-    env: settings.env,
-  });
+  const resolveWith = (env: Environment) =>
+    resolveConfig(doc, graphSchemas(graph), { overrides: settings.overrides, env });
+  let config = resolveWith(settings.env);
+  let localPlanes: LocalPlanes | undefined;
+  let childEnv: Record<string, string> | undefined;
+  if (settings.initializeRequestPlane && (!config.nats || !config.etcd)) {
+    localPlanes = await startLocalPlanes({
+      nats: !config.nats,
+      etcd: !config.etcd,
+      logDir: settings.logDir,
+    });
+    settings.onLocalPlanes?.(localPlanes);
+    childEnv = {
+      ...(localPlanes.natsUrl ? { NATS_SERVER: localPlanes.natsUrl } : {}),
+      ...(localPlanes.etcdEndpoint ? { ETCD_ENDPOINTS: localPlanes.etcdEndpoint } : {}),
+    };
+    try {
+      config = resolveWith({ ...settings.env, ...childEnv });
+    } catch (error) {
+      await localPlanes.stop();
+      throw error;
+    }
+  }
+  try {
+    return await _serveOn(settings, graph, config, doc.namespace, localPlanes, childEnv);
+  } catch (error) {
+    await localPlanes?.stop();
+    throw error;
+  }
+}
+
+/** {@linkcode serve} once the config is resolved (and the local planes, if any, are up). */
+async function _serveOn(
+  settings: ServeSettings,
+  graph: Graph,
+  config: ResolvedConfig,
+  namespace: string | undefined,
+  localPlanes: LocalPlanes | undefined,
+  childEnv: Record<string, string> | undefined,
+): Promise<RunningMesh> {
   const statusPort = settings.statusPort ?? envValue(settings.env, "MESH_STATUS_PORT");
   const mesh = await startMesh({
     graph,
     config,
-    namespace: doc.namespace,
+    namespace,
     only: settings.only,
     instances: settings.instances,
     env: settings.env,
     logLevel: settings.logLevel,
     graceMs: settings.graceMs,
     cli: { command: _meshCommand(), args: _childArgs(settings) },
+    metricsPortBase: settings.metricsPortBase,
+    logDir: settings.logDir,
+    childEnv,
+    onWorker: settings.onWorker,
   });
   try {
     const status = statusPort === undefined ? undefined : _serveStatusPort(mesh, statusPort);
@@ -99,7 +161,20 @@ export async function serve(settings: ServeSettings): Promise<RunningMesh> {
       ...(gateway ? [`gateway on http://${gateway.hostname}:${gateway.port}`] : []),
       ...(status ? [`status on port ${status.port}`] : []),
     ]);
-    return { ...mesh, gateway, status };
+    if (!localPlanes) return { ...mesh, gateway, status };
+    const stopMesh = mesh.stop;
+    let stopping: Promise<void> | undefined;
+    return {
+      ...mesh,
+      gateway,
+      status,
+      localPlanes,
+      stop: () =>
+        stopping ??= stopMesh().finally(async () => {
+          await localPlanes.stop();
+          mesh.log.info("Stopped the request plane servers it started", { ...localPlanes.pids });
+        }),
+    };
   } catch (error) {
     await mesh.stop().catch(() => {});
     throw error;
@@ -160,6 +235,10 @@ function _serveFront(
 ): GatewayServer | undefined {
   const front = mesh.components.find((c) => c.http);
   if (!front) return undefined;
+  // Its child processes serve the gateway themselves (`worker --component <front>`).
+  if (config.components[front.name]!.serviceArgs.processes && mesh.planes.mode === "cluster") {
+    return undefined;
+  }
   const values = config.components[front.name]!.values as unknown as GatewaySettings;
   const client = mesh.runtime.client(front);
   const app = createGatewayApp({

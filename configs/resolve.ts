@@ -41,6 +41,8 @@ export interface ResolvedConfig {
   nats?: NatsConfig;
   etcd?: EtcdConfig;
   logLevel?: LogLevel;
+  /** The file's `metrics_port_base` (status ports of worker processes, in start order). */
+  metricsPortBase?: number;
   components: Record<string, ResolvedComponent>;
 }
 
@@ -87,6 +89,7 @@ export function resolveConfig(
   };
   if (doc.graph !== undefined) config.graph = doc.graph;
   if (doc.logLevel !== undefined) config.logLevel = doc.logLevel;
+  if (doc.metricsPortBase !== undefined) config.metricsPortBase = doc.metricsPortBase;
   const env = options.env ?? {};
   const nats = resolvePlane(file, "nats", doc.nats, env);
   if (nats) config.nats = nats;

@@ -1,7 +1,8 @@
 /**
  * The first phase of loading a config (DESIGN.md §7): {@linkcode readConfigFile} /
  * {@linkcode parseConfigText} parse the YAML, keeping the line and column of every key and value,
- * and check the top-level keys (`namespace`, `graph`, `nats`, `etcd`, `log_level`). Other
+ * and check the top-level keys (`namespace`, `graph`, `nats`, `etcd`, `log_level`,
+ * `metrics_port_base`). Other
  * top-level keys are kept as raw component sections, which `resolveConfig` (resolve.ts) checks.
  *
  * @example
@@ -32,12 +33,24 @@ export interface ConfigDocument {
   nats?: NatsConfig;
   etcd?: EtcdConfig;
   logLevel?: LogLevel;
+  /**
+   * `metrics_port_base`: the status (metrics) port of the first worker process `serve` starts;
+   * the next ones get the following ports, in start order.
+   */
+  metricsPortBase?: number;
   /** Every other top-level key, in file order; checked by `resolveConfig`. */
   sections: ConfigEntry[];
 }
 
 /** The top-level keys that are not component sections. */
-export const TOP_LEVEL_KEYS = ["namespace", "graph", "nats", "etcd", "log_level"] as const;
+export const TOP_LEVEL_KEYS = [
+  "namespace",
+  "graph",
+  "nats",
+  "etcd",
+  "log_level",
+  "metrics_port_base",
+] as const;
 
 /** A valid namespace or component name. */
 export const NAME: RegExp = /^[A-Za-z0-9_-]+$/;
@@ -127,6 +140,15 @@ export function parseConfigText(text: string, fileName: string): ConfigDocument 
         );
       }
       doc.logLevel = level as LogLevel;
+    } else if (key === "metrics_port_base") {
+      const port = value.kind === "scalar" ? value.value : undefined;
+      if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535) {
+        throw fail(
+          value.pos,
+          `metrics_port_base: expected an integer between 1 and 65535, got ${describeNode(value)}`,
+        );
+      }
+      doc.metricsPortBase = port;
     } else if (key === "nats") {
       doc.nats = readPlaneSection(fileName, "nats", value);
     } else if (key === "etcd") {

@@ -25,6 +25,10 @@ export interface ProcessContext {
   args: readonly string[];
   /** Gets the error when the supervisor gives up. */
   onFatal(error: unknown): void;
+  /** Extra environment for every child (the planes `serve` started). */
+  env?: Readonly<Record<string, string>>;
+  /** Instance `index`'s name, status port and log file. Default: `C.index`, none, none. */
+  worker?(index: number): { name: string; statusPort?: number; logFile?: string };
 }
 
 /** Runs `instances` of component `c` as supervised child processes; resolves once all are up. */
@@ -50,7 +54,9 @@ export async function serveProcesses(
   const supervisor = new Supervisor(
     `${c.name} processes`,
     Array.from({ length: instances }, (_, i) =>
-      instanceProcess(i + 1, {
+      instanceProcess({
+        ...(context.worker?.(i) ?? { name: `${c.name}.${i}` }),
+        env: context.env,
         component: c.name,
         command: context.command,
         args: context.args,

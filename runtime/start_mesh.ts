@@ -32,6 +32,7 @@ import { connectPlanes, type Planes } from "./planes_preset.ts";
 import { serveProcesses } from "./process_instances.ts";
 import { Runtime } from "./runtime.ts";
 import { registerRuntimeMetrics } from "./runtime_metrics.ts";
+import { type WorkerDescription, workerName } from "./worker_description.ts";
 
 /** What {@linkcode startMesh} starts. */
 export interface MeshSettings {
@@ -60,6 +61,18 @@ export interface MeshSettings {
    * added). Needed only when a component runs as child processes.
    */
   cli?: { command: readonly string[]; args: readonly string[] };
+  /**
+   * Status (metrics) port of the first worker started as a child process; the next ones get the
+   * following ports, in start order (seed 002: 50000, 50001, 50002). Default: none (the config's
+   * `metrics_port_base`, else no status port for children).
+   */
+  metricsPortBase?: number;
+  /** Directory of the child processes' log files (`<name>.log`). Default: their parent's output. */
+  logDir?: string;
+  /** Extra environment for child processes (the planes `serve` started for them). */
+  childEnv?: Readonly<Record<string, string>>;
+  /** Told about each worker just before it starts (`serve` prints its effective config). */
+  onWorker?: (worker: WorkerDescription) => void;
 }
 
 /** What `/health` reports. */
@@ -158,6 +171,20 @@ export async function startMesh(settings: MeshSettings): Promise<Mesh> {
     fatal,
   };
 
+  let nextPort = settings.metricsPortBase ?? config.metricsPortBase;
+  const describe = (
+    c: AnyComponent,
+    index: number,
+    section: ResolvedComponent,
+    mode: WorkerDescription["mode"],
+  ): WorkerDescription => ({
+    name: workerName(c.name, index),
+    component: c.name,
+    index,
+    mode,
+    config: section.values,
+    serviceArgs: section.serviceArgs,
+  });
   try {
     for (const c of selected) {
       const section = config.components[c.name]!;
@@ -173,10 +200,23 @@ export async function startMesh(settings: MeshSettings): Promise<Mesh> {
             onFatal: reportFatal,
             command: cli.command,
             args: [...cli.args, "--log-level", level],
+            env: settings.childEnv,
+            worker: (index) => {
+              const worker = describe(c, index, section, "process");
+              if (nextPort !== undefined) worker.metricsPort = nextPort++;
+              if (settings.logDir !== undefined) {
+                worker.logFile = `${settings.logDir.replace(/\/+$/, "")}/${worker.name}.log`;
+              }
+              settings.onWorker?.(worker);
+              return { name: worker.name, statusPort: worker.metricsPort, logFile: worker.logFile };
+            },
           }),
         );
         started.push(`${c.name} x${instances} (child processes)`);
         continue;
+      }
+      for (let i = 0; i < instances; i++) {
+        settings.onWorker?.(describe(c, i, section, "in_process"));
       }
       await _serveInProcess(runtime, log, c, instances, section);
       started.push(`${c.name} x${instances}`);
