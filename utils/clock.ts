@@ -15,6 +15,11 @@ export interface Clock {
   /** Calls `fn` after `ms` milliseconds. */
   setTimeout(fn: () => void, ms: number): TimerId;
   clearTimeout(id: TimerId): void;
+  /**
+   * Lets the process exit while this timer is pending (for timers that only guard other work,
+   * which keeps the process alive by itself). Optional: a test clock need not have it.
+   */
+  unref?(id: TimerId): void;
 }
 
 /** The real clock. */
@@ -22,6 +27,7 @@ export const systemClock: Clock = {
   now: () => Date.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms) as unknown as number,
   clearTimeout: (id) => clearTimeout(id),
+  unref: (id) => Deno.unrefTimer(id),
 };
 
 /**

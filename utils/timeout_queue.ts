@@ -99,6 +99,8 @@ export class TimeoutQueue {
 
   #arm(due: number): void {
     this.#timer = this.#clock.setTimeout(() => this.#fire(), Math.max(0, due - this.#clock.now()));
+    // The work a time-out guards keeps the process alive by itself; the timer must not.
+    this.#clock.unref?.(this.#timer);
   }
 
   #disarm(): void {
