@@ -249,33 +249,57 @@ export class Actor {
 
   /**
    * Serves a request from a caller in the same process (no bus hop): same deadline, cancel and
-   * streaming semantics, no encoding. The request object is handed over as is.
+   * streaming semantics, no encoding. The request object is handed over as is. The handler's
+   * own iterator comes back behind a thin wrapper that ends the request's tracking when the
+   * stream ends, fails or is returned early: no generator of its own per call.
    */
-  async *dispatchLocal(
-    endpoint: string,
-    request: unknown,
-    call: LocalCall,
-  ): AsyncGenerator<unknown> {
+  dispatchLocal(endpoint: string, request: unknown, call: LocalCall): AsyncIterable<unknown> {
     if (!this.#endpoints.has(endpoint) || this.#state !== "running") {
       throw new NotDeliveredError("instance_gone", this.id);
     }
     if (this.#atLimit()) throw this.#busy();
     const inflight = this.#inflight.track(call.requestId, call.deadline);
-    const onAbort = () => inflight.controller.abort(call.signal!.reason);
-    call.signal?.addEventListener("abort", onAbort, { once: true });
-    if (call.signal?.aborted) onAbort();
+    const callerSignal = call.signal;
+    const onAbort = () => inflight.controller.abort(callerSignal!.reason);
+    callerSignal?.addEventListener("abort", onAbort, { once: true });
+    if (callerSignal?.aborted) onAbort();
+    let ended = false;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      callerSignal?.removeEventListener("abort", onAbort);
+      this.#inflight.untrack(call.requestId, inflight);
+    };
+    let chunks: AsyncIterator<unknown>;
     try {
-      yield* chunksOf(this.#handle(endpoint, request, {
+      chunks = chunksOf(this.#handle(endpoint, request, {
         requestId: call.requestId,
         deadline: call.deadline,
         attempt: call.attempt,
         resumeFrom: call.resumeFrom ?? 0,
         signal: inflight.controller.signal,
-      }));
-    } finally {
-      call.signal?.removeEventListener("abort", onAbort);
-      this.#inflight.untrack(call.requestId, inflight);
+      }))[Symbol.asyncIterator]();
+    } catch (error) {
+      end();
+      throw error;
     }
+    const settle = (step: IteratorResult<unknown>) => {
+      if (step.done) end();
+      return step;
+    };
+    const fail = (error: unknown): never => {
+      end();
+      throw error;
+    };
+    const iterator: AsyncIterableIterator<unknown> = {
+      [Symbol.asyncIterator]: () => iterator,
+      next: () => chunks.next().then(settle, fail),
+      return: (value?: unknown) => {
+        const returned = chunks.return?.(value) ?? Promise.resolve({ done: true, value });
+        return Promise.resolve(returned).then((step) => (end(), step), fail);
+      },
+    };
+    return iterator;
   }
 
   /** Subscribes the mailbox and queue subject of every endpoint, and the control subject. */

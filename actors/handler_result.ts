@@ -6,7 +6,8 @@
  */
 
 /**
- * Turns whatever a handler returned into an iterator of chunks. A plain value is one chunk;
+ * Turns whatever a handler returned into an async iterable of chunks. An async iterable (the
+ * usual async generator) is used as it is, with no layer around it; a plain value is one chunk;
  * `undefined` is none.
  *
  * @example
@@ -17,17 +18,20 @@
  * console.assert(chunks.length === 1 && chunks[0] === "hi");
  * ```
  */
-export async function* chunksOf(result: unknown): AsyncGenerator<unknown> {
-  if (result && typeof result === "object") {
-    if (Symbol.asyncIterator in result) {
-      return yield* result as AsyncIterable<unknown>;
-    }
-    if (
-      Symbol.iterator in result && "next" in result && typeof result.next === "function" &&
-      !Array.isArray(result)
-    ) {
-      return yield* result as Iterable<unknown>;
-    }
+export function chunksOf(result: unknown): AsyncIterable<unknown> {
+  if (result && typeof result === "object" && Symbol.asyncIterator in result) {
+    return result as AsyncIterable<unknown>;
+  }
+  return _otherChunks(result);
+}
+
+/** A (non-array) iterator's items, or one value (awaited). */
+async function* _otherChunks(result: unknown): AsyncGenerator<unknown> {
+  if (
+    result && typeof result === "object" && Symbol.iterator in result && "next" in result &&
+    typeof result.next === "function" && !Array.isArray(result)
+  ) {
+    return yield* result as Iterable<unknown>;
   }
   const value = await result;
   if (value !== undefined) yield value;

@@ -85,7 +85,7 @@ export async function serveOverBus(
       resumeFrom: envelope.resumeFrom,
       signal: request.controller.signal,
     });
-    await _streamFrames(chunksOf(result), send);
+    await _streamFrames(chunksOf(result)[Symbol.asyncIterator](), send);
   } catch (error) {
     const reason = request.controller.signal.reason;
     if (request.controller.signal.aborted && reason instanceof MeshError) {
@@ -124,7 +124,7 @@ export function publishFrame(
  * chunk, with the last chunk sent as `final` when the end follows at once, else `end`.
  */
 async function _streamFrames(
-  chunks: AsyncGenerator<unknown>,
+  chunks: AsyncIterator<unknown>,
   send: (kind: FrameKind, data?: Uint8Array) => void,
 ): Promise<void> {
   let next = chunks.next();

@@ -77,6 +77,8 @@ export class EndpointClient {
   #policies = new Map<string, RoutingPolicy>();
   #down: DownMarks;
   #inflight = new Map<string, number>();
+  #routableOf: readonly InstanceInfo[] | undefined;
+  #routableList: readonly InstanceInfo[] = [];
   #offView: () => void;
 
   constructor(
@@ -202,13 +204,8 @@ export class EndpointClient {
     const policy = instanceId ? undefined : this.#policy(options.policy ?? this.settings.policy);
     const viaQueue = policy?.viaQueueGroup === true;
     const key = options.key ?? this.#keyOf(request);
-    const attempts = new CallAttempts(
-      this.#target,
-      requestId,
-      this.settings,
-      { direct: instanceId !== undefined, viaQueue },
-      { log, markDown: (instance) => this.#down.mark(instance, this.settings.downMs) },
-    );
+    // Made on the first failure: most calls succeed at once and need no bookkeeping.
+    let attempts: CallAttempts | undefined;
     let body: Uint8Array | undefined;
     let delivered = 0;
 
@@ -217,7 +214,8 @@ export class EndpointClient {
       if (deadline <= clock.now()) {
         throw new MeshError("deadline_exceeded", "The request deadline passed");
       }
-      const picked = await this.#choose(policy, instanceId, key, attempts, deadline, signal);
+      const picked = this.#pickAtOnce(policy, instanceId, key, attempts) ??
+        await this.#choose(policy, instanceId, key, attempts, deadline, signal);
       const target = viaQueue ? undefined : picked;
       const local = target && this.settings.preferLocal
         ? this.#host.localActor(target.instance)
@@ -244,6 +242,13 @@ export class EndpointClient {
         }
         return;
       } catch (error) {
+        attempts ??= new CallAttempts(
+          this.#target,
+          requestId,
+          this.settings,
+          { direct: instanceId !== undefined, viaQueue },
+          { log, markDown: (instance) => this.#down.mark(instance, this.settings.downMs) },
+        );
         const outcome = { target, local: local !== undefined, started, delivered, attempt };
         const decision = attempts.afterFailure(error, outcome);
         if (decision.next === "fail") throw decision.error;
@@ -275,7 +280,7 @@ export class EndpointClient {
     policy: RoutingPolicy | undefined,
     instanceId: string | undefined,
     key: string | undefined,
-    attempts: CallAttempts,
+    attempts: CallAttempts | undefined,
     deadline: number,
     signal: AbortSignal | undefined,
   ): Promise<InstanceInfo> {
@@ -296,7 +301,7 @@ export class EndpointClient {
       const untried: string[] = [];
       let candidates: InstanceInfo[] = [];
       for (const info of this.#view.instances) {
-        if (attempts.tried.has(info.instance) || info.meta?.draining === true) continue;
+        if (attempts?.tried.has(info.instance) || info.meta?.draining === true) continue;
         untried.push(info.instance);
         if (!this.#down.isDown(info.instance)) candidates.push(info);
       }
@@ -304,13 +309,8 @@ export class EndpointClient {
         const local = candidates.filter((info) => this.#host.localActor(info.instance));
         if (local.length > 0) candidates = local;
       }
-      if (candidates.length > 0) {
-        return policy!.pick(candidates, {
-          inflight: (instance) => this.#inflight.get(instance) ?? 0,
-          key,
-        });
-      }
-      if (attempts.busy > 0) {
+      if (candidates.length > 0) return policy!.pick(candidates, this.#pickContext(key));
+      if (attempts !== undefined && attempts.busy > 0) {
         throw new MeshError(
           "busy",
           `Every instance of "${this.#target}" is at its in-flight limit`,
@@ -333,6 +333,45 @@ export class EndpointClient {
       await this.#changedOrTimeout(Math.min(remaining, downUntil - clock.now()), signal);
     }
   }
+
+  /**
+   * The common case, without waiting: a first attempt, with nothing marked down, picks from the
+   * routable list. `undefined` sends the call down the general path (`#choose`).
+   */
+  #pickAtOnce(
+    policy: RoutingPolicy | undefined,
+    instanceId: string | undefined,
+    key: string | undefined,
+    attempts: CallAttempts | undefined,
+  ): InstanceInfo | undefined {
+    if (instanceId !== undefined || attempts !== undefined || !this.#down.empty) return undefined;
+    const candidates = this.#routable();
+    return candidates.length > 0 ? policy!.pick(candidates, this.#pickContext(key)) : undefined;
+  }
+
+  /**
+   * The instances a first attempt may go to: live, not draining, and those in this process only
+   * when there are some (`preferLocal`). Worked out again only when the view's list changes (the
+   * view replaces its array on every change).
+   */
+  #routable(): readonly InstanceInfo[] {
+    const list = this.#view.instances;
+    if (list !== this.#routableOf) {
+      this.#routableOf = list;
+      const live = list.filter((info) => info.meta?.draining !== true);
+      const local = this.settings.preferLocal && live.length > 1
+        ? live.filter((info) => this.#host.localActor(info.instance))
+        : [];
+      this.#routableList = local.length > 0 ? local : live;
+    }
+    return this.#routableList;
+  }
+
+  #pickContext(key: string | undefined) {
+    return { inflight: this.#inflightOf, key };
+  }
+
+  #inflightOf = (instance: string) => this.#inflight.get(instance) ?? 0;
 
   async #changedOrTimeout(ms: number, signal?: AbortSignal): Promise<void> {
     const clock = this.#host.clock;

@@ -30,6 +30,11 @@ export class DownMarks {
     this.#clock = clock;
   }
 
+  /** Whether no instance is marked (expired marks may still count until checked). */
+  get empty(): boolean {
+    return this.#until.size === 0;
+  }
+
   /** Marks an instance down for `ms` from now. */
   mark(instance: string, ms: number): void {
     this.#until.set(instance, this.#clock.now() + ms);

@@ -246,6 +246,23 @@ export class Runtime {
     target: string | AnyComponent,
     options: ClientOptions = {},
   ): EndpointClient {
+    // Handlers ask for their dependencies' clients on every request: answer those from a cache
+    // keyed by the component object, before any name is parsed or checked.
+    const byComponent = typeof target === "string" ? undefined : this.#clientsOf.get(target);
+    const quickKey = `${options.endpoint ?? ""}|${options.policy ?? ""}`;
+    const cached = byComponent?.get(quickKey);
+    if (cached) return cached;
+    const client = this.#client(target, options);
+    if (typeof target !== "string") {
+      if (!this.#clientsOf.has(target)) this.#clientsOf.set(target, new Map());
+      this.#clientsOf.get(target)!.set(quickKey, client);
+    }
+    return client;
+  }
+
+  #clientsOf = new WeakMap<AnyComponent, Map<string, EndpointClient>>();
+
+  #client(target: string | AnyComponent, options: ClientOptions): EndpointClient {
     const address = this.#resolve(target, options.endpoint);
     const settings = {
       ...this.#clientDefaults,
