@@ -9,6 +9,7 @@
 
 import type { Bus, BusMessage, BusSubscription } from "../planes/bus.ts";
 import type { Clock, TimerId } from "../utils/clock.ts";
+import type { Ticker } from "../utils/ticker.ts";
 import type { Logger } from "../utils/logger.ts";
 import type {
   AnyComponent,
@@ -51,6 +52,8 @@ export interface ActorHost {
   readonly version: string;
   /** Idle time after which a long request gets a heartbeat frame. */
   readonly heartbeatMs: number;
+  /** The one ticker that checks deadlines and heartbeats for the runtime's actors. */
+  readonly ticker?: Ticker;
   /** The seeds' fluent runtime handle, for start hooks. */
   readonly handle: RuntimeHandle;
   /** A client to another component (shared per target and options). */
@@ -104,6 +107,7 @@ export class Actor {
       host.heartbeatMs,
       (request) => publishFrame(host.bus, id, request, "heartbeat"),
       (error, requestId) => log.debug("Heartbeat not sent", { request_id: requestId, error }),
+      host.ticker,
     );
     this.#contextSource = {
       definition,

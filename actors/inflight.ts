@@ -5,7 +5,8 @@
  * @module
  */
 
-import type { Clock, TimerId } from "../utils/clock.ts";
+import type { Clock } from "../utils/clock.ts";
+import { Ticker } from "../utils/ticker.ts";
 import { MeshError } from "../protocol/errors.ts";
 
 /** One request being served. */
@@ -26,7 +27,8 @@ export type HeartbeatSender = (request: Inflight, requestId: string) => void;
 const _TICK_MS = 100;
 
 /**
- * The requests being served by one actor. While any is in flight a timer ticks every 100 ms:
+ * The requests being served by one actor. While any is in flight a ticker (shared by the
+ * actors of a runtime, or its own) calls it every 100 ms:
  * it aborts requests whose deadline passed (`deadline_exceeded`) and calls `heartbeat` for a
  * request over the bus that has sent nothing for `heartbeatMs`.
  *
@@ -43,7 +45,7 @@ export class InflightRequests {
   #heartbeat: HeartbeatSender;
   #onHeartbeatError: (error: unknown, requestId: string) => void;
   #requests = new Map<string, Inflight>();
-  #timer: TimerId | undefined;
+  #ticker: Ticker;
   #drained: (() => void) | undefined;
 
   constructor(
@@ -51,7 +53,9 @@ export class InflightRequests {
     heartbeatMs: number,
     heartbeat: HeartbeatSender,
     onHeartbeatError: (error: unknown, requestId: string) => void = () => {},
+    ticker?: Ticker,
   ) {
+    this.#ticker = ticker ?? new Ticker(clock, _TICK_MS);
     this.#clock = clock;
     this.#heartbeatMs = heartbeatMs;
     this.#heartbeat = heartbeat;
@@ -79,14 +83,17 @@ export class InflightRequests {
     };
     // A retried request may arrive again under the same id: the newest one wins the slot.
     this.#requests.set(requestId, request);
-    if (this.#timer === undefined) this.#arm();
+    this.#ticker.join(this.#tick);
     return request;
   }
 
   /** Stops tracking a request (unless a newer one holds its id). */
   untrack(requestId: string, request: Inflight): void {
     if (this.#requests.get(requestId) === request) this.#requests.delete(requestId);
-    if (this.#requests.size === 0) this.#drained?.();
+    if (this.#requests.size === 0) {
+      this.#ticker.leave(this.#tick);
+      this.#drained?.();
+    }
   }
 
   /** Resolves once no request is in flight. */
@@ -100,19 +107,16 @@ export class InflightRequests {
     for (const request of this.#requests.values()) request.controller.abort(reason());
   }
 
-  /** Stops the timer (the actor has stopped). */
+  /** Stops the checks (the actor has stopped). */
   stopTimer(): void {
-    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#ticker.leave(this.#tick);
   }
 
-  #arm(): void {
-    this.#timer = this.#clock.setTimeout(() => this.#tick(), _TICK_MS);
-  }
-
-  /** Enforces deadlines and sends heartbeats on quiet streams: one timer for all requests. */
-  #tick(): void {
-    this.#timer = undefined;
+  /**
+   * Enforces deadlines and sends heartbeats on quiet streams: called by the ticker (one timer
+   * for all the requests of all the actors that share it) while any request is in flight.
+   */
+  #tick = (): void => {
     const now = this.#clock.now();
     for (const [requestId, request] of this.#requests) {
       if (now >= request.deadline && !request.controller.signal.aborted) {
@@ -128,6 +132,5 @@ export class InflightRequests {
         }
       }
     }
-    if (this.#requests.size > 0) this.#arm();
-  }
+  };
 }

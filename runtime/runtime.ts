@@ -13,6 +13,7 @@
  * @module
  */
 
+import { Ticker } from "../utils/ticker.ts";
 import { Actor, type ActorHost } from "../actors/actor.ts";
 import type { Bus } from "../planes/bus.ts";
 import { type Clock, systemClock } from "../utils/clock.ts";
@@ -147,6 +148,7 @@ export class Runtime {
       pid: this.pid,
       version: this.version,
       heartbeatMs: this.heartbeatMs,
+      ticker: new Ticker(this.clock, 100),
       handle: this.handle,
       client: (target, options) => this.client(target, options),
     };
@@ -328,6 +330,7 @@ export class Runtime {
     for (const client of this.#clients.values()) client.close();
     await Promise.all([...this.#views.values()].map((view) => view.close()));
     this.inbox.close();
+    this.#actorHost.ticker?.stop();
   }
 
   #resolve(target: string | AnyComponent, endpoint?: string): EndpointAddress {

@@ -4,7 +4,8 @@
  * `--concurrency` in flight. Prints CPU µs and wall µs per request, for comparing changes to the
  * call path (`deno run -A scripts/bench/call_path.ts`). With `--nats URL` the Workers run on a
  * second NATS connection, so the Processor → Worker hop crosses a real nats-server (CPU then
- * counts both sides, not the server).
+ * counts both sides, not the server). `--workers N` starts N Worker instances (routing cost
+ * should not grow with N).
  *
  * @module
  */
@@ -23,6 +24,7 @@ const { values } = parseArgs({
     concurrency: { type: "string", default: "32" },
     rounds: { type: "string", default: "3" },
     nats: { type: "string" },
+    workers: { type: "string", default: "2" },
   },
 });
 const requests = Number(values.requests);
@@ -47,7 +49,7 @@ const workers = values.nats
     logger: silentLogger,
   })
   : runtime;
-await workers.serve(Worker, { config: { delay_ms: 0 }, instances: 2 });
+await workers.serve(Worker, { config: { delay_ms: 0 }, instances: Number(values.workers) });
 await runtime.serve(Processor, {
   config: { router: "round_robin", min_workers: 2, wait_ms: 5000 },
 });
@@ -80,7 +82,7 @@ for (let round = 0; round < Number(values.rounds); round++) {
   console.log(
     `call path: ${((cpu.user + cpu.system) / requests).toFixed(2)} µs CPU, ${
       wall.toFixed(2)
-    } µs wall per request (${requests} requests, concurrency ${concurrency})`,
+    } µs wall per request (${requests} requests, concurrency ${concurrency}, ${values.workers} Workers)`,
   );
 }
 await runtime.shutdown(100);
