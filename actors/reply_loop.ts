@@ -13,8 +13,8 @@ import type { Logger } from "../utils/logger.ts";
 import { MeshError } from "../protocol/errors.ts";
 import {
   decodeJson,
+  encodeFrame,
   encodeJson,
-  frameHeaders,
   type FrameKind,
   type RequestEnvelope,
 } from "../protocol/wire.ts";
@@ -52,9 +52,7 @@ export async function serveOverBus(
   const busy = host.busy();
   if (busy) {
     try {
-      bus.publish(reply, encodeJson(busy.toBody()), {
-        headers: frameHeaders(0, "error", instanceId),
-      });
+      bus.publish(reply, encodeFrame(0, "error", instanceId, encodeJson(busy.toBody())));
     } catch {
       // the bus is closing; the caller's ack timeout covers it
     }
@@ -114,9 +112,7 @@ export function publishFrame(
   data?: Uint8Array,
 ): void {
   const seq = request.seq++;
-  bus.publish(request.reply!, data ?? new Uint8Array(0), {
-    headers: frameHeaders(seq, kind, seq === 0 ? instanceId : undefined),
-  });
+  bus.publish(request.reply!, encodeFrame(seq, kind, seq === 0 ? instanceId : undefined, data));
 }
 
 /**

@@ -12,7 +12,7 @@ import { MeshError } from "../protocol/errors.ts";
 import type { InstanceInfo } from "../protocol/instance_info.ts";
 import { controlSubject, type EndpointAddress, queueSubject } from "../protocol/names.ts";
 import { NotDeliveredError } from "../protocol/not_delivered_error.ts";
-import { CANCEL, decodeJson, H, requestHeaders } from "../protocol/wire.ts";
+import { CANCEL, decodeJson, encodeRequest, H } from "../protocol/wire.ts";
 import type { ReplyInbox } from "./reply_inbox.ts";
 
 /** What a remote call needs: the bus, and the inbox the replies come back on. */
@@ -40,16 +40,14 @@ export async function* remoteCall(
   call.signal?.addEventListener("abort", onAbort, { once: true });
   let finished = false;
   try {
-    bus.publish(target?.subject ?? queueSubject(address), body, {
-      reply: pending.subject,
-      headers: requestHeaders(
-        call.requestId,
-        call.deadline,
-        call.attempt,
-        traceparent,
-        call.resumeFrom,
-      ),
-    });
+    const message = encodeRequest({
+      requestId: call.requestId,
+      deadline: call.deadline,
+      attempt: call.attempt,
+      resumeFrom: call.resumeFrom,
+      traceparent,
+    }, body);
+    bus.publish(target?.subject ?? queueSubject(address), message, { reply: pending.subject });
     for (;;) {
       const frame = await pending.next();
       switch (frame.kind) {

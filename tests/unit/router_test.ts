@@ -10,7 +10,7 @@ import { MeshError } from "../../protocol/errors.ts";
 import { MemoryBus } from "../../planes/memory/memory_bus.ts";
 import { MemoryRegistry } from "../../planes/memory/memory_registry.ts";
 import { instanceKey, mailboxSubject } from "../../protocol/names.ts";
-import { frameHeaders } from "../../protocol/wire.ts";
+import { encodeFrame } from "../../protocol/wire.ts";
 import { Runtime, type RuntimeOptions } from "../../runtime/runtime.ts";
 
 const NS = "router_test";
@@ -132,7 +132,7 @@ Deno.test("a request no instance acknowledges in time is retried on another inst
 Deno.test("an instance that goes quiet after acknowledging fails the call with instance_lost", async () => {
   await using m = mesh();
   await fakeInstance(m.bus, m.registry, "111111111111", (reply) => {
-    m.bus.publish(reply, new Uint8Array(0), { headers: frameHeaders(0, "ack", "111111111111") });
+    m.bus.publish(reply, encodeFrame(0, "ack", "111111111111"));
   });
   const client = m.runtime({ heartbeatTimeoutMs: 200 }).client(Echo);
   await client.waitForInstances(1);
@@ -147,7 +147,7 @@ Deno.test("an instance removed from the registry mid-stream fails its calls at o
   let acked!: () => void;
   const ackedNow = new Promise<void>((resolve) => (acked = resolve));
   const fake = await fakeInstance(m.bus, m.registry, "222222222222", (reply) => {
-    m.bus.publish(reply, new Uint8Array(0), { headers: frameHeaders(0, "ack", "222222222222") });
+    m.bus.publish(reply, encodeFrame(0, "ack", "222222222222"));
     acked();
   });
   const client = m.runtime({ heartbeatTimeoutMs: 60_000 }).client(Echo);
@@ -205,9 +205,10 @@ Deno.test("an instance marked down is tried again after downMs, without a regist
   const id = "333333333333";
   await fakeInstance(m.bus, m.registry, id, (reply) => {
     if (!answering) return; // takes requests, says nothing: like a bus outage
-    m.bus.publish(reply, new TextEncoder().encode('{"instance":"333333333333"}'), {
-      headers: frameHeaders(0, "final", id),
-    });
+    m.bus.publish(
+      reply,
+      encodeFrame(0, "final", id, new TextEncoder().encode('{"instance":"333333333333"}')),
+    );
   });
   const [live] = await m.runtime().serve(Echo);
   const caller = m.runtime({ ackTimeoutMs: 50, clientDefaults: { downMs: 200 } });
