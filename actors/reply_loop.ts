@@ -115,9 +115,17 @@ export function publishFrame(
   bus.publish(request.reply!, encodeFrame(seq, kind, seq === 0 ? instanceId : undefined, data));
 }
 
+/** At most this many chunks, or about this many bytes of JSON, travel in one `batch` frame. */
+const _BATCH_CHUNKS = 256;
+const _BATCH_BYTES = 64 * 1024;
+const _encoder = new TextEncoder();
+
 /**
- * Sends the chunks as frames: `ack` when the first chunk is not there at once, then `data` per
- * chunk, with the last chunk sent as `final` when the end follows at once, else `end`.
+ * Sends the chunks as frames: `ack` when the first chunk is not there at once, then the chunks.
+ * Chunks that are ready together (the handler produces them faster than they go out) travel
+ * together in one `batch` frame, in order, up to 256 chunks or about 64 KiB; a chunk that takes
+ * time goes out alone at once, as `data`. The last frame carries the end when it follows at
+ * once (`final`, `batch_end`), else an `end` frame follows.
  */
 async function _streamFrames(
   chunks: AsyncIterator<unknown>,
@@ -130,14 +138,31 @@ async function _streamFrames(
     step = await next;
   }
   while (!step.done) {
-    const chunk = encodeJson(step.value);
+    const first = step.value;
+    const texts: string[] = [];
+    let size = 0;
     next = chunks.next();
-    const after = await _soon(next);
-    if (after?.done) {
-      send("final", chunk);
-      return;
+    let after = await _soon(next);
+    // Gather what is ready now. A chunk JSON cannot write in an array (`undefined`) goes alone.
+    const firstText = JSON.stringify(first);
+    if (firstText !== undefined) {
+      while (after && !after.done && texts.length < _BATCH_CHUNKS - 1 && size < _BATCH_BYTES) {
+        const text = JSON.stringify(after.value);
+        if (text === undefined) break;
+        texts.push(text);
+        size += text.length;
+        next = chunks.next();
+        after = await _soon(next);
+      }
     }
-    send("data", chunk);
+    const ended = after?.done === true;
+    if (texts.length === 0) {
+      send(ended ? "final" : "data", encodeJson(first));
+    } else {
+      const batch = `[${firstText},${texts.join(",")}]`;
+      send(ended ? "batch_end" : "batch", _encoder.encode(batch));
+    }
+    if (ended) return;
     step = after ?? await next;
   }
   send("end");

@@ -21,9 +21,19 @@ export const H = {
 
 /**
  * Frame kinds. `final` is `data` and `end` in one message (the common one-chunk answer);
- * `cancel` travels on an instance's control subject, never on a reply subject.
+ * `batch` is several chunks that were ready together, as a JSON array, and `batch_end` the same
+ * followed by the end; `cancel` travels on an instance's control subject, never on a reply
+ * subject.
  */
-export type FrameKind = "ack" | "data" | "final" | "end" | "error" | "heartbeat";
+export type FrameKind =
+  | "ack"
+  | "data"
+  | "final"
+  | "end"
+  | "error"
+  | "heartbeat"
+  | "batch"
+  | "batch_end";
 
 /** The kind of a control message. */
 export const CANCEL = "cancel";
@@ -91,7 +101,16 @@ const _F = 0x46;
 const _VERSION = 1;
 const _REQUEST_FIXED = 22;
 const _FRAME_FIXED = 10;
-const _KIND_CODES: readonly FrameKind[] = ["ack", "data", "final", "end", "error", "heartbeat"];
+const _KIND_CODES: readonly FrameKind[] = [
+  "ack",
+  "data",
+  "final",
+  "end",
+  "error",
+  "heartbeat",
+  "batch",
+  "batch_end",
+];
 const _KIND_CODE: Readonly<Record<string, number>> = Object.fromEntries(
   _KIND_CODES.map((kind, code) => [kind, code]),
 );

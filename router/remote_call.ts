@@ -61,6 +61,13 @@ export async function* remoteCall(
           finished = true;
           yield decodeJson(frame.data);
           return;
+        case "batch":
+          yield* decodeJson(frame.data) as unknown[];
+          continue;
+        case "batch_end":
+          finished = true;
+          yield* decodeJson(frame.data) as unknown[];
+          return;
         case "end":
           finished = true;
           return;
