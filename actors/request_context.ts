@@ -40,25 +40,49 @@ export function requestContext(
   source: ContextSource,
   call: RequestCall,
 ): RequestContext<Record<string, unknown>> {
-  const { requestId, deadline, signal } = call;
-  let deps: Record<string, DependencyCaller> | undefined;
-  let log: Logger | undefined;
-  return {
-    requestId,
-    deadline,
-    signal,
-    attempt: call.attempt,
-    resumeFrom: call.resumeFrom,
-    instanceId: source.instanceId,
-    hostname: source.hostname,
-    config: source.config,
-    get log() {
-      return (log ??= source.log.child({ request_id: requestId }));
-    },
-    get deps() {
-      return (deps ??= _dependencyCallers(source, call));
-    },
-  };
+  return new _Context(source, call);
+}
+
+/**
+ * A class, not an object literal with getters: an accessor in a literal is defined anew on every
+ * request and keeps the calling function from being optimised.
+ */
+class _Context implements RequestContext<Record<string, unknown>> {
+  readonly requestId: string;
+  readonly deadline: number;
+  readonly signal: AbortSignal;
+  readonly attempt: number;
+  readonly resumeFrom: number;
+  readonly instanceId: string;
+  readonly hostname: string;
+  readonly config: Record<string, unknown>;
+  #source: ContextSource;
+  #call: RequestCall;
+  #log: Logger | undefined;
+  #deps: Record<string, DependencyCaller> | undefined;
+
+  constructor(source: ContextSource, call: RequestCall) {
+    this.requestId = call.requestId;
+    this.deadline = call.deadline;
+    this.signal = call.signal;
+    this.attempt = call.attempt;
+    this.resumeFrom = call.resumeFrom;
+    this.instanceId = source.instanceId;
+    this.hostname = source.hostname;
+    this.config = source.config;
+    this.#source = source;
+    this.#call = call;
+  }
+
+  /** A logger whose lines carry the request id (made on first use). */
+  get log(): Logger {
+    return (this.#log ??= this.#source.log.child({ request_id: this.requestId }));
+  }
+
+  /** Callers of the declared dependencies, bound to this request (made on first use). */
+  get deps(): Record<string, DependencyCaller> {
+    return (this.#deps ??= _dependencyCallers(this.#source, this.#call));
+  }
 }
 
 /** The callers of the declared dependencies, bound to one request. */

