@@ -20,6 +20,7 @@ import type { Clock } from "../utils/clock.ts";
 import type { Logger } from "../utils/logger.ts";
 import type { Random } from "../utils/random.ts";
 import { CallAttempts } from "./attempts.ts";
+import { type CallHost, CallStream } from "./call_stream.ts";
 import { DownMarks } from "./down_marks.ts";
 import type { InstanceView } from "./instance_view.ts";
 import type { LocalEndpoint } from "./local_dispatch.ts";
@@ -196,7 +197,7 @@ export class EndpointClient {
     return policy;
   }
 
-  async *#call(request: unknown, options: CallOptions): AsyncGenerator<unknown> {
+  #call(request: unknown, options: CallOptions): AsyncIterable<unknown> {
     const { clock, log } = this.#host;
     const deadline = options.deadline ?? clock.now() + this.settings.timeoutMs;
     const requestId = options.requestId ?? crypto.randomUUID();
@@ -204,27 +205,15 @@ export class EndpointClient {
     const policy = instanceId ? undefined : this.#policy(options.policy ?? this.settings.policy);
     const viaQueue = policy?.viaQueueGroup === true;
     const key = options.key ?? this.#keyOf(request);
-    // Made on the first failure: most calls succeed at once and need no bookkeeping.
-    let attempts: CallAttempts | undefined;
     let body: Uint8Array | undefined;
-    let delivered = 0;
-
-    for (let attempt = 1;; attempt++) {
-      if (signal?.aborted) throw new MeshError("cancelled", "The request was cancelled");
-      if (deadline <= clock.now()) {
-        throw new MeshError("deadline_exceeded", "The request deadline passed");
-      }
-      const picked = this.#pickAtOnce(policy, instanceId, key, attempts) ??
-        await this.#choose(policy, instanceId, key, attempts, deadline, signal);
-      const target = viaQueue ? undefined : picked;
-      const local = target && this.settings.preferLocal
-        ? this.#host.localActor(target.instance)
-        : undefined;
-      let started = false;
-      // In flight from this client, by either path: least_loaded and power_of_two read it.
-      if (target) this.#countInflight(target.instance, +1);
-      try {
-        const call = { requestId, deadline, attempt, signal, resumeFrom: delivered };
+    const host: CallHost = {
+      now: () => clock.now(),
+      pickAtOnce: (attempts) => this.#pickAtOnce(policy, instanceId, key, attempts),
+      choose: (attempts) => this.#choose(policy, instanceId, key, attempts, deadline, signal),
+      start: (target, call) => {
+        const local = target && this.settings.preferLocal
+          ? this.#host.localActor(target.instance)
+          : undefined;
         const chunks = local?.running
           ? local.dispatchLocal(this.address.endpoint, request, call)
           : remoteCall(
@@ -235,28 +224,22 @@ export class EndpointClient {
             call,
             options.traceparent,
           );
-        for await (const chunk of chunks) {
-          started = true;
-          delivered++;
-          yield chunk;
-        }
-        return;
-      } catch (error) {
-        attempts ??= new CallAttempts(
+        return { chunks, local: local !== undefined };
+      },
+      count: this.#count,
+      newAttempts: () =>
+        new CallAttempts(
           this.#target,
           requestId,
           this.settings,
           { direct: instanceId !== undefined, viaQueue },
           { log, markDown: (instance) => this.#down.mark(instance, this.settings.downMs) },
-        );
-        const outcome = { target, local: local !== undefined, started, delivered, attempt };
-        const decision = attempts.afterFailure(error, outcome);
-        if (decision.next === "fail") throw decision.error;
-      } finally {
-        if (target) this.#countInflight(target.instance, -1);
-      }
-    }
+        ),
+    };
+    return new CallStream(host, { requestId, deadline, signal, viaQueue });
   }
+
+  #count = (instance: string, delta: 1 | -1) => this.#countInflight(instance, delta);
 
   #countInflight(instance: string, delta: 1 | -1): void {
     const count = (this.#inflight.get(instance) ?? (delta > 0 ? 0 : 1)) + delta;
