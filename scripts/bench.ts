@@ -32,16 +32,33 @@ import { clockTicks, cpuTicks, machine, programOf } from "./bench/proc.ts";
 import { printProfiles } from "./bench/profile.ts";
 import { SCENARIOS, type Side } from "./bench/scenarios.ts";
 
-const { values } = parseArgs({
-  options: {
-    seconds: { type: "string", default: "10" },
-    rounds: { type: "string", default: "1" },
-    scenarios: { type: "string", default: SCENARIOS.map((s) => s.key).join(",") },
-    concurrency: { type: "string", default: "32,1" },
-    json: { type: "string", default: "bench.json" },
-    profile: { type: "boolean", default: false },
-  },
-});
+const USAGE = `deno task bench [--scenarios ${SCENARIOS.map((s) => s.key).join(",")}]
+                [--seconds 10] [--rounds 1] [--concurrency 32,1] [--json bench.json] [--profile]`;
+
+function _args() {
+  try {
+    return parseArgs({
+      options: {
+        seconds: { type: "string", default: "10" },
+        rounds: { type: "string", default: "1" },
+        scenarios: { type: "string", default: SCENARIOS.map((s) => s.key).join(",") },
+        concurrency: { type: "string", default: "32,1" },
+        json: { type: "string", default: "bench.json" },
+        profile: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    });
+  } catch (error) {
+    console.error(`bench: ${error instanceof Error ? error.message : error}\nusage: ${USAGE}`);
+    Deno.exit(2);
+  }
+}
+
+const { values } = _args();
+if (values.help) {
+  console.log(`usage: ${USAGE}`);
+  Deno.exit(0);
+}
 const seconds = Math.min(120, Math.max(1, Number(values.seconds) || 10));
 const rounds = Math.min(10, Math.max(1, Number(values.rounds) || 1));
 const halfSeconds = Math.max(1, Math.ceil(seconds / 2));
