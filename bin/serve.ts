@@ -201,6 +201,14 @@ export function runUntilSignalled(mesh: RunningMesh): Promise<void> {
     const onSignal = (signal: Deno.Signal) => {
       if (++signals > 1) {
         mesh.log.warn("Second signal: exiting now", { signal });
+        // The servers `--initialize-request-plane` started must not outlive us.
+        for (const pid of Object.values(mesh.localPlanes?.pids ?? {})) {
+          try {
+            if (pid !== undefined) Deno.kill(pid, "SIGKILL");
+          } catch {
+            // already gone
+          }
+        }
         Deno.exit(1);
       }
       mesh.log.info("Signal received", { signal });
