@@ -14,7 +14,8 @@ import { BODY } from "./load.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const CONFIG = "configs/multi_worker.yaml";
-const QUIET = { MESH_LOG_LEVEL: "warn" };
+/** The mesh runs at the default log level (`info`), as users run it: nothing is given up. */
+const LOGS = { MESH_LOG_LEVEL: "info" };
 
 /** A process whose CPU time is sampled. */
 export interface Measured {
@@ -77,7 +78,7 @@ function mesh(args: string[], env: Record<string, string>, profileLog?: string):
   const permissions = args[0] === "serve" ? SERVE_PERMISSIONS : MESH_PERMISSIONS;
   return spawnMesh(args, {
     program: [Deno.execPath(), "run", ...v8, ...permissions, `${ROOT}cli.ts`],
-    env: { ...QUIET, ...env },
+    env: { ...LOGS, ...env },
   });
 }
 
