@@ -2,7 +2,9 @@
  * An actor: one running instance of a component, and its lifecycle. It owns a mailbox subject
  * per endpoint (and joins the component's queue group), a control subject for cancels, and a
  * registry key per endpoint. Requests over the bus go through the reply loop
- * (`reply_loop.ts`); requests from the same process come in through `dispatchLocal`.
+ * (`reply_loop.ts`); requests from the same process come in through `dispatchLocal`. An instance
+ * with {@linkcode QueueServing} also pulls requests from each endpoint's durable work queue
+ * (`queue_serving.ts`) and registers `meta.queue: true`.
  *
  * @module
  */
@@ -11,6 +13,7 @@ import type { Bus, BusMessage, BusSubscription } from "../planes/bus.ts";
 import type { Clock, TimerId } from "../utils/clock.ts";
 import type { Ticker } from "../utils/ticker.ts";
 import type { Logger } from "../utils/logger.ts";
+import type { QueueConsumer, QueueHandle, QueueOptions } from "../planes/work_queue.ts";
 import type {
   AnyComponent,
   ClientOptions,
@@ -24,6 +27,7 @@ import type { ChildExit } from "./supervisor.ts";
 import { chunksOf } from "./handler_result.ts";
 import { InflightRequests } from "./inflight.ts";
 import { publishFrame, type ReplyLoopHost, serveOverBus } from "./reply_loop.ts";
+import { consumeQueue, type QueueServing } from "./queue_serving.ts";
 import { type ContextSource, type RequestCall, requestContext } from "./request_context.ts";
 import { MeshError } from "../protocol/errors.ts";
 import type { LocalCall } from "../protocol/call_options.ts";
@@ -58,6 +62,8 @@ export interface ActorHost {
   readonly handle: RuntimeHandle;
   /** A client to another component (shared per target and options). */
   client(target: string | AnyComponent, options?: ClientOptions): ComponentClient;
+  /** The durable work queue of an endpoint (for instances with {@linkcode QueueServing}). */
+  workQueue?(address: EndpointAddress, options: QueueOptions): Promise<QueueHandle>;
 }
 
 /** One running instance of a component. */
@@ -69,6 +75,7 @@ export class Actor {
   #log: Logger;
   #endpoints = new Map<string, EndpointHandler>();
   #subscriptions: BusSubscription[] = [];
+  #consumers: QueueConsumer[] = [];
   #keys: string[] = [];
   #inflight: InflightRequests;
   #stopping = new AbortController();
@@ -87,6 +94,8 @@ export class Actor {
 
   /** Requests served at once before new ones are answered `busy`; 0 means no limit. */
   readonly maxInflight: number;
+  /** How the instance serves from the work queue too; undefined: it does not. */
+  readonly queue: QueueServing | undefined;
 
   constructor(
     host: ActorHost,
@@ -94,12 +103,14 @@ export class Actor {
     config: Record<string, unknown>,
     id: string,
     maxInflight = 0,
+    queue?: QueueServing,
   ) {
     this.#host = host;
     this.definition = definition;
     this.config = config;
     this.id = id;
     this.maxInflight = maxInflight;
+    this.queue = queue;
     const log = host.log.child({ component: definition.name, instance: id });
     this.#log = log;
     this.#inflight = new InflightRequests(
@@ -188,6 +199,7 @@ export class Actor {
     await this.#subscribe();
     if (this.#state !== "starting") throw new Error(`Instance ${this.id} failed while starting`);
     this.#state = "running";
+    if (this.queue) await this.#consume(this.queue);
     for (const endpoint of this.#endpoints.keys()) await this.#register(endpoint);
     this.#log.info("Instance ready", { endpoints: this.endpointNames.join(",") });
   }
@@ -209,6 +221,7 @@ export class Actor {
       );
     }
     this.#unsubscribe();
+    await this.#stopConsuming();
     if (this.#inflight.size > 0) {
       this.#log.info("Draining in-flight requests", { inflight: this.#inflight.size, graceMs });
       let timer: TimerId | undefined;
@@ -238,8 +251,10 @@ export class Actor {
     this.#log.error("Instance failed; its supervisor decides what follows", { error });
     this.#stopping.abort(new MeshError("instance_lost", "The instance failed"));
     this.#unsubscribe();
+    const consuming = this.#stopConsuming();
     this.#inflight.abortAll(() => new MeshError("instance_lost", "The instance failed"));
     void (async () => {
+      await consuming;
       for (const key of this.#keys) {
         await this.#host.registration.deregister(key).catch(() => {
           // the key expires with the lease
@@ -335,6 +350,33 @@ export class Actor {
     this.#subscriptions = [];
   }
 
+  /** Starts pulling the work queue of every endpoint (`ServiceArgs.queue`). */
+  async #consume(serving: QueueServing): Promise<void> {
+    const open = this.#host.workQueue;
+    if (!open) throw new TypeError("Serving from the work queue needs a runtime with one");
+    for (const endpoint of this.#endpoints.keys()) {
+      const handle = await open(this.address(endpoint), {
+        maxDeliver: serving.maxDeliver,
+        ackWaitMs: serving.ackWaitMs,
+      });
+      if (this.#state !== "running") return;
+      this.#consumers.push(consumeQueue(this.#replyHost, endpoint, handle, serving));
+    }
+  }
+
+  /** Stops pulling jobs; those being served stay this instance's to settle. */
+  async #stopConsuming(): Promise<void> {
+    const consumers = this.#consumers;
+    this.#consumers = [];
+    await Promise.all(
+      consumers.map((consumer) =>
+        consumer.stop().catch((error) =>
+          this.#log.warn("Could not stop pulling the work queue", { error })
+        )
+      ),
+    );
+  }
+
   /** Registers one endpoint's instance record (DESIGN.md §3). */
   async #register(endpoint: string): Promise<void> {
     const host = this.#host;
@@ -349,7 +391,10 @@ export class Actor {
       pid: host.pid,
       startedAt: new Date(host.clock.now()).toISOString(),
       version: host.version,
-      meta: this.definition.resumable ? { resumable: true } : {},
+      meta: {
+        ...(this.definition.resumable ? { resumable: true } : {}),
+        ...(this.queue ? { queue: true } : {}),
+      },
     };
     const key = instanceKey(address, this.id);
     this.#keys.push(key);

@@ -19,6 +19,17 @@ export interface Inflight {
   seq: number;
   /** When the last reply frame went out (Unix ms). */
   lastSentAt: number;
+  /** The work-queue job the request came from, if it did (told "still working" while it runs). */
+  job: InflightJob | undefined;
+}
+
+/** A work-queue job being served: the ticker calls `working()` every `everyMs`. */
+export interface InflightJob {
+  working(): void;
+  /** How often to say so (a fraction of the queue's ack-wait). */
+  everyMs: number;
+  /** When it was last said (Unix ms). */
+  lastAt: number;
 }
 
 /** Sends a heartbeat frame for a quiet request; throwing means it was not sent. */
@@ -29,8 +40,9 @@ const _TICK_MS = 100;
 /**
  * The requests being served by one actor. While any is in flight a ticker (shared by the
  * actors of a runtime, or its own) calls it every 100 ms:
- * it aborts requests whose deadline passed (`deadline_exceeded`) and calls `heartbeat` for a
- * request over the bus that has sent nothing for `heartbeatMs`.
+ * it aborts requests whose deadline passed (`deadline_exceeded`), calls `heartbeat` for a
+ * request over the bus that has sent nothing for `heartbeatMs`, and tells the work queue that a
+ * job is still being worked on (`job.working()`, every `job.everyMs`).
  *
  * @example
  * ```ts ignore
@@ -80,6 +92,7 @@ export class InflightRequests {
       reply,
       seq: 0,
       lastSentAt: this.#clock.now(),
+      job: undefined,
     };
     // A retried request may arrive again under the same id: the newest one wins the slot.
     this.#requests.set(requestId, request);
@@ -123,7 +136,18 @@ export class InflightRequests {
         request.controller.abort(
           new MeshError("deadline_exceeded", "The request deadline passed"),
         );
-      } else if (request.reply && now - request.lastSentAt >= this.#heartbeatMs) {
+        continue;
+      }
+      const job = request.job;
+      if (job !== undefined && now - job.lastAt >= job.everyMs) {
+        job.lastAt = now;
+        try {
+          job.working();
+        } catch (error) {
+          this.#onHeartbeatError(error, requestId);
+        }
+      }
+      if (request.reply && now - request.lastSentAt >= this.#heartbeatMs) {
         request.lastSentAt = now;
         try {
           this.#heartbeat(request, requestId);

@@ -4,6 +4,12 @@
  * once sends one `final` frame; one that takes its time gets an `ack` first; a stream ends with
  * `end`, a failure with `error`.
  *
+ * A request from the durable work queue (`queue_serving.ts`) is served the same way, with its
+ * job: it is never answered `busy` (the queue bounds what an instance takes), the job is
+ * acknowledged once the last frame is out, and when the instance is lost under it (failed, or
+ * stopped past its grace) it sends nothing more and hands the job back to the queue, which
+ * delivers it to another instance.
+ *
  * @module
  */
 
@@ -20,7 +26,7 @@ import {
 } from "../protocol/wire.ts";
 import { settledSoon } from "../utils/settled_soon.ts";
 import { chunksOf } from "./handler_result.ts";
-import type { Inflight, InflightRequests } from "./inflight.ts";
+import type { Inflight, InflightJob, InflightRequests } from "./inflight.ts";
 import type { RequestCall } from "./request_context.ts";
 
 /** What the reply loop needs from the actor that serves the request. */
@@ -38,18 +44,28 @@ export interface ReplyLoopHost {
   handle(endpoint: string, request: unknown, call: RequestCall): unknown;
 }
 
+/** A work-queue job being served: settled once the request is answered (or lost). */
+export interface ServedJob extends InflightJob {
+  /** Answered (or failed with an answer): the job is done. */
+  ack(): void;
+  /** The instance was lost under it: deliver it again, to any instance. */
+  nak(): void;
+}
+
 /**
  * Serves one request envelope: answers `busy` at the in-flight limit, tracks the request while
- * its handler runs, and sends the handler's chunks (or its error) as reply frames.
+ * its handler runs, and sends the handler's chunks (or its error) as reply frames. With `job`
+ * (a request from the work queue), see the module's notes.
  */
 export async function serveOverBus(
   host: ReplyLoopHost,
   endpoint: string,
   envelope: RequestEnvelope,
+  job?: ServedJob,
 ): Promise<void> {
   const { requestId, reply } = envelope;
   const { bus, instanceId } = host;
-  const busy = host.busy();
+  const busy = job === undefined ? host.busy() : undefined;
   if (busy) {
     try {
       bus.publish(reply, encodeFrame(0, "error", instanceId, encodeJson(busy.toBody())));
@@ -59,7 +75,9 @@ export async function serveOverBus(
     return;
   }
   const request = host.inflight.track(requestId, envelope.deadline, reply);
+  if (job !== undefined) request.job = job;
   const send = (kind: FrameKind, data?: Uint8Array) => {
+    if (job !== undefined && _lost(request)) return;
     request.lastSentAt = host.clock.now();
     try {
       publishFrame(bus, instanceId, request, kind, data);
@@ -88,6 +106,8 @@ export async function serveOverBus(
     const reason = request.controller.signal.reason;
     if (request.controller.signal.aborted && reason instanceof MeshError) {
       if (reason.code !== "cancelled") send("error", encodeJson(reason.toBody()));
+    } else if (job !== undefined && !host.accepting()) {
+      // A job handed out while the instance stops: another instance takes it.
     } else {
       const meshError = MeshError.from(error);
       if (meshError.code === "internal") {
@@ -97,7 +117,17 @@ export async function serveOverBus(
     }
   } finally {
     host.inflight.untrack(requestId, request);
+    if (job !== undefined) {
+      if (_lost(request) || !host.accepting()) job.nak();
+      else job.ack();
+    }
   }
+}
+
+/** Whether the instance was lost under the request (it failed, or stopped past its grace). */
+function _lost(request: Inflight): boolean {
+  const reason = request.controller.signal.reason;
+  return reason instanceof MeshError && reason.code === "instance_lost";
 }
 
 /**

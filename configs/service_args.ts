@@ -1,7 +1,8 @@
 /**
  * `ServiceArgs`: the keys every component section may hold besides its own (the seeds'
  * `ServiceArgs.workers`), with their defaults: how many instances, how many requests each serves
- * at once, and how failed instances are restarted.
+ * at once, how failed instances are restarted, and whether they also serve from the durable work
+ * queue.
  *
  * @example
  * ```ts
@@ -44,6 +45,21 @@ export const SERVICE_ARGS = defineSchema({
   processes: boolean({
     default: false,
     doc: "Cluster mode: run each instance as a supervised child process of serve",
+  }),
+  queue: boolean({
+    default: false,
+    doc: "Also serve from the durable work queue <namespace>.<component>.<endpoint> " +
+      "(callers use the work_queue policy); each instance pulls at most max_inflight jobs (0: 64)",
+  }),
+  max_deliver: integer({
+    default: 3,
+    min: 1,
+    doc: "Work queue: deliveries of a request before its caller gets instance_lost",
+  }),
+  ack_wait_s: number({
+    default: 10,
+    min: 0.001,
+    doc: "Work queue: silence after which a job is handed to another instance (worker lost)",
   }),
 }, { max_inflight_requests: "max_inflight" });
 

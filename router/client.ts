@@ -5,7 +5,8 @@
  *
  * A request that no instance took (nobody subscribed, or no first frame in time) marks that
  * instance down (`down_marks.ts`) and is tried on another; `attempts.ts` decides what follows a
- * failed attempt.
+ * failed attempt. A call with the `work_queue` policy picks nobody: it goes through the durable
+ * work queue (`queue_call.ts`).
  *
  * @module
  */
@@ -25,8 +26,10 @@ import { DownMarks } from "./down_marks.ts";
 import type { InstanceView } from "./instance_view.ts";
 import type { LocalEndpoint } from "./local_dispatch.ts";
 import { canonicalPolicyName, createPolicy, type RoutingPolicy } from "./policies/mod.ts";
+import { queueCall } from "./queue_call.ts";
 import { remoteCall } from "./remote_call.ts";
 import type { ReplyInbox } from "./reply_inbox.ts";
+import type { QueueHandle } from "../planes/work_queue.ts";
 
 export type { CallOptions, WaitOptions } from "../protocol/call_options.ts";
 
@@ -66,6 +69,8 @@ export interface ClientHost {
   readonly random?: Random;
   /** The instance with this id when it runs in this process. */
   localActor(instance: string): LocalEndpoint | undefined;
+  /** The durable work queue of an endpoint (for the `work_queue` policy). */
+  workQueue?(address: EndpointAddress): Promise<QueueHandle>;
 }
 
 /** A client to one endpoint of a component. */
@@ -203,6 +208,10 @@ export class EndpointClient {
     const requestId = options.requestId ?? crypto.randomUUID();
     const { signal, directTo: instanceId } = options;
     const policy = instanceId ? undefined : this.#policy(options.policy ?? this.settings.policy);
+    if ((policy as { viaWorkQueue?: boolean } | undefined)?.viaWorkQueue === true) {
+      const call = { requestId, deadline, attempt: 1, signal: options.signal };
+      return queueCall(this.#host, this.address, encodeJson(request), call, options.traceparent);
+    }
     const viaQueue = policy?.viaQueueGroup === true;
     const key = options.key ?? this.#keyOf(request);
     let body: Uint8Array | undefined;

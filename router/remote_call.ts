@@ -82,12 +82,17 @@ export async function* remoteCall(
   } finally {
     call.signal?.removeEventListener("abort", onAbort);
     pending.close();
-    if (!finished && pending.instance) _cancel(bus, address, pending.instance, call.requestId);
+    if (!finished && pending.instance) sendCancel(bus, address, pending.instance, call.requestId);
   }
 }
 
 /** Tells the instance to stop working on a request nobody will read. */
-function _cancel(bus: Bus, address: EndpointAddress, instance: string, requestId: string): void {
+export function sendCancel(
+  bus: Bus,
+  address: EndpointAddress,
+  instance: string,
+  requestId: string,
+): void {
   try {
     bus.publish(
       controlSubject(address.namespace, address.component, instance),

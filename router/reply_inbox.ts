@@ -12,6 +12,11 @@
  * Such a call fails with `instance_lost` instead of being retried elsewhere, so that a request
  * that reached a handler is never run twice (docs/protocol.md).
  *
+ * A call through the durable work queue (`queued`) has neither timeout: its request may wait in
+ * the queue for a worker, and a worker that dies is replaced by the queue, which hands the request
+ * to another one; only the deadline bounds it. A first frame from a new worker before any chunk
+ * arrived (the request was delivered again) restarts the stream from that worker's frames.
+ *
  * @module
  */
 
@@ -48,6 +53,13 @@ export class PendingReply {
    * a frame, the caller cannot tell whether the request reached a handler.
    */
   uncertain = false;
+  /**
+   * Through the durable work queue: no ack or heartbeat timeout, and a request delivered again
+   * to another worker before it answered restarts the stream from the new worker's frames.
+   */
+  readonly queued: boolean;
+  /** Whether an answer frame (a chunk, the end or an error) has arrived in order. */
+  answered = false;
   #expected = 0;
   #ready: Frame[] = [];
   #early = new Map<number, Frame>();
@@ -56,8 +68,16 @@ export class PendingReply {
   #inbox: ReplyInbox;
   readonly token: string;
 
-  constructor(inbox: ReplyInbox, token: string, subject: string, deadline: number, now: number) {
+  constructor(
+    inbox: ReplyInbox,
+    token: string,
+    subject: string,
+    deadline: number,
+    now: number,
+    queued = false,
+  ) {
     this.#inbox = inbox;
+    this.queued = queued;
     this.token = token;
     this.subject = subject;
     this.deadline = deadline;
@@ -71,6 +91,9 @@ export class PendingReply {
 
   /** Delivers a frame, in sequence order; duplicates are dropped. */
   push(frame: Frame, now: number): void {
+    if (this.queued && frame.instance !== undefined && this.lastFrameAt !== 0) {
+      if (!this.#redelivered(frame)) return;
+    }
     if (this.#error !== undefined || frame.seq < this.#expected) return;
     this.lastFrameAt = now;
     if (frame.instance) this.instance = frame.instance;
@@ -85,7 +108,34 @@ export class PendingReply {
       this.#ready.push(next);
       this.#expected++;
     }
+    if (this.queued && !this.answered) {
+      this.answered = this.#ready.some((f) => f.kind !== "ack" && f.kind !== "heartbeat");
+    }
     this.#wake?.();
+  }
+
+  /**
+   * A queued call got a first frame (it names its instance) after it had frames already: the
+   * queue delivered the request again, because its worker died (or a dead-letter notice came).
+   * Before any answer frame, the stream restarts from this frame (true: push it); after one,
+   * the call fails `instance_lost` (a chunk may be missing or repeated).
+   */
+  #redelivered(frame: Frame): boolean {
+    if (this.#error !== undefined) return false;
+    if (this.answered) {
+      this.fail(
+        new MeshError(
+          "instance_lost",
+          `Instance "${this.instance}" was lost mid-answer; the work queue gave the request to ` +
+            `"${frame.instance}"`,
+        ),
+      );
+      return false;
+    }
+    this.#ready = [];
+    this.#early.clear();
+    this.#expected = 0;
+    return true;
   }
 
   /** Ends the stream with an error; the next `next()` throws it. */
@@ -143,8 +193,8 @@ export class ReplyInbox {
     return this.#pending.size;
   }
 
-  /** Opens a reply stream for one call. */
-  open(deadline: number, instance?: string): PendingReply {
+  /** Opens a reply stream for one call (`queued`: through the durable work queue). */
+  open(deadline: number, instance?: string, queued?: boolean): PendingReply {
     const token = (this.#counter++).toString(36);
     const pending = new PendingReply(
       this,
@@ -152,6 +202,7 @@ export class ReplyInbox {
       `${this.#prefix}.${token}`,
       deadline,
       this.#clock.now(),
+      queued,
     );
     pending.instance = instance;
     pending.uncertain = this.#disconnected;
@@ -169,6 +220,8 @@ export class ReplyInbox {
   failInstance(instance: string): void {
     for (const pending of this.#pending.values()) {
       if (pending.instance !== instance) continue;
+      // A queued request whose worker is gone before it answered is delivered again.
+      if (pending.queued && !pending.answered) continue;
       pending.fail(
         pending.acked
           ? new MeshError("instance_lost", `Instance "${instance}" went away mid-request`)
@@ -220,6 +273,8 @@ export class ReplyInbox {
     for (const pending of this.#pending.values()) {
       if (now >= pending.deadline) {
         pending.fail(new MeshError("deadline_exceeded", "The request deadline passed"));
+      } else if (pending.queued) {
+        // only the deadline bounds a call through the work queue
       } else if (!pending.acked) {
         if (now - pending.sentAt >= this.ackTimeoutMs) {
           pending.fail(

@@ -1,9 +1,15 @@
 /**
- * Chooses the planes at start-up: NATS + etcd when the config or the environment names them
- * (cluster mode), the in-process bus and registry otherwise (embedded mode).
+ * Chooses the planes at start-up: NATS + etcd (+ JetStream for the work queue) when the config or
+ * the environment names them (cluster mode), the in-process bus, registry and work queue otherwise
+ * (embedded mode).
  *
- * A preset, in Hono's style: {@linkcode PRESETS} maps each mode to the factories of its bus and
- * registry, so a new plane implementation is one folder under `planes/` plus one line here.
+ * A preset, in Hono's style: {@linkcode PRESETS} maps each mode to the factories of its bus,
+ * registry and work queue, so a new plane implementation is one folder under `planes/` plus one
+ * line here.
+ *
+ * The work queue opens on first use ({@linkcode Planes.workQueue}): in cluster mode it is
+ * JetStream on the bus's own NATS connection, so a `nats-server` without `-js` still serves every
+ * graph that no component serves from a queue.
  *
  * @module
  */
@@ -15,6 +21,10 @@ import { MemoryBus } from "../planes/memory/memory_bus.ts";
 import { MemoryRegistry } from "../planes/memory/memory_registry.ts";
 import { connectNatsBus } from "../planes/nats/connect.ts";
 import { connectEtcdRegistry } from "../planes/etcd/etcd_registry.ts";
+import type { WorkQueue } from "../planes/work_queue.ts";
+import { MemoryWorkQueue } from "../planes/memory/memory_work_queue.ts";
+import { jetStreamWorkQueueOn } from "../planes/nats/jetstream_work_queue.ts";
+import type { NatsBus } from "../planes/nats/nats_bus.ts";
 import type { EtcdConfig, NatsConfig } from "../configs/plane_settings.ts";
 
 /** The planes a process runs on. */
@@ -22,7 +32,13 @@ export interface Planes {
   mode: "cluster" | "embedded";
   bus: Bus;
   registry: Registry;
-  /** Closes both. */
+  /**
+   * The work-queue plane, opened on the first call (and again after a failed one): JetStream on
+   * the bus's NATS connection in cluster mode (rejects when the server runs without `-js`), an
+   * in-process queue in embedded mode.
+   */
+  workQueue: () => Promise<WorkQueue>;
+  /** Closes the work queue (when opened), the registry, then the bus. */
   close(): Promise<void>;
 }
 
@@ -42,6 +58,7 @@ type _Factory<T> = (settings: PlaneSettings) => T | Promise<T>;
 interface _Preset {
   bus: _Factory<Bus>;
   registry: _Factory<Registry>;
+  workQueue: (bus: Bus, settings: PlaneSettings) => Promise<WorkQueue>;
 }
 
 /** The modes and their implementations: one line per plane implementation. */
@@ -49,10 +66,12 @@ const PRESETS: Record<Planes["mode"], _Preset> = {
   embedded: {
     bus: ({ logger }) => new MemoryBus({ logger }),
     registry: () => new MemoryRegistry(),
+    workQueue: () => Promise.resolve(new MemoryWorkQueue()),
   },
   cluster: {
     bus: ({ nats, name, logger }) => connectNatsBus({ ...nats!, name, logger }),
     registry: ({ etcd, logger }) => connectEtcdRegistry({ ...etcd!, logger }),
+    workQueue: (bus, { logger }) => jetStreamWorkQueueOn(bus as NatsBus, false, logger),
   },
 };
 
@@ -81,11 +100,20 @@ export async function connectPlanes(settings: PlaneSettings): Promise<Planes> {
     await bus.close();
     throw error;
   }
+  let workQueue: Promise<WorkQueue> | undefined;
   return {
     mode,
     bus,
     registry,
+    workQueue: () => {
+      workQueue ??= preset.workQueue(bus, settings).catch((error) => {
+        workQueue = undefined;
+        throw error;
+      });
+      return workQueue;
+    },
     close: async () => {
+      await workQueue?.then((queue) => queue.close(), () => {});
       await registry.close();
       await bus.close();
     },

@@ -35,6 +35,9 @@ import { type ClientSettings, EndpointClient } from "../router/client.ts";
 import { InstanceView } from "../router/instance_view.ts";
 import { type Random, systemRandom } from "../utils/random.ts";
 import { ReplyInbox } from "../router/reply_inbox.ts";
+import type { QueueHandle, QueueOptions, WorkQueue } from "../planes/work_queue.ts";
+import { MemoryWorkQueue } from "../planes/memory/memory_work_queue.ts";
+import type { QueueServing } from "../actors/queue_serving.ts";
 
 /** The version every instance registers. */
 export const MESHWORK_VERSION = "0.1.0";
@@ -62,6 +65,12 @@ export interface RuntimeOptions {
   /** Defaults for every client made by this runtime. */
   clientDefaults?: ClientSettings;
   pid?: number;
+  /**
+   * The work-queue plane (for components served from a queue and `work_queue` calls), or how to
+   * open it on first use (the planes preset's `workQueue`). Default: an in-process queue of this
+   * runtime's own, made on first use (right for one embedded process only).
+   */
+  workQueue?: WorkQueue | (() => Promise<WorkQueue>);
 }
 
 /** Options for {@linkcode Runtime.serve}. */
@@ -80,6 +89,16 @@ export interface ServeOptions {
   restartPeriodMs?: number;
   /** The pause before a restart. Default 100 ms doubling to 5 s, ±20 %. */
   backoff?: BackoffOptions;
+  /**
+   * Each instance also serves from the durable work queue of each endpoint
+   * (`<namespace>.<component>.<endpoint>`), as `ServiceArgs.queue` says. Default: not.
+   */
+  queue?: QueueServing;
+}
+
+/** The durable work queue of an endpoint: `<namespace>.<component>.<endpoint>`. */
+export function workQueueName(address: EndpointAddress): string {
+  return `${address.namespace}.${address.component}.${address.endpoint}`;
 }
 
 function systemHostname(): string {
@@ -116,6 +135,10 @@ export class Runtime {
   #fatalListeners = new Set<(error: unknown) => void>();
   #graceMs = 10_000;
   #actorHost: ActorHost;
+  #openWorkQueue: () => Promise<WorkQueue>;
+  #workQueue: Promise<WorkQueue> | undefined;
+  #ownWorkQueue: MemoryWorkQueue | undefined;
+  #queues = new Map<string, Promise<QueueHandle>>();
 
   constructor(options: RuntimeOptions) {
     this.bus = options.bus;
@@ -128,6 +151,11 @@ export class Runtime {
     this.heartbeatMs = options.heartbeatMs ?? 1000;
     this.pid = options.pid ?? Deno.pid;
     this.#clientDefaults = options.clientDefaults ?? {};
+    const workQueue = options.workQueue;
+    this.#openWorkQueue = typeof workQueue === "function" ? workQueue : () =>
+      Promise.resolve(
+        workQueue ?? (this.#ownWorkQueue = new MemoryWorkQueue({ clock: this.clock })),
+      );
     this.keeper = new LeaseKeeper(this.registry, {
       ttlSeconds: options.leaseTtlSeconds ?? 10,
       clock: this.clock,
@@ -151,7 +179,33 @@ export class Runtime {
       ticker: new Ticker(this.clock, 100),
       handle: this.handle,
       client: (target, options) => this.client(target, options),
+      workQueue: (address, options) => this.workQueue(address, options),
     };
+  }
+
+  /**
+   * The durable work queue of an endpoint (`<namespace>.<component>.<endpoint>`), opening the
+   * work-queue plane on first use. With `options` (a queue-served instance) the queue's settings
+   * are brought in line with them; callers open it without.
+   */
+  workQueue(address: EndpointAddress, options?: QueueOptions): Promise<QueueHandle> {
+    const name = workQueueName(address);
+    const key = options ? `${name}|${options.maxDeliver}|${options.ackWaitMs}` : name;
+    let handle = this.#queues.get(key);
+    if (!handle) {
+      handle = this.#plane().then((plane) => plane.queue(name, options));
+      handle.catch(() => this.#queues.delete(key));
+      this.#queues.set(key, handle);
+    }
+    return handle;
+  }
+
+  #plane(): Promise<WorkQueue> {
+    this.#workQueue ??= this.#openWorkQueue().catch((error) => {
+      this.#workQueue = undefined;
+      throw error;
+    });
+    return this.#workQueue;
   }
 
   /** The actors running in this process. */
@@ -186,6 +240,7 @@ export class Runtime {
           options.config ?? {},
           newInstanceId(),
           options.maxInflight,
+          options.queue,
         );
         this.#actors.set(actor.id, actor);
         try {
@@ -331,6 +386,7 @@ export class Runtime {
     await Promise.all([...this.#views.values()].map((view) => view.close()));
     this.inbox.close();
     this.#actorHost.ticker?.stop();
+    await this.#ownWorkQueue?.close();
   }
 
   #resolve(target: string | AnyComponent, endpoint?: string): EndpointAddress {

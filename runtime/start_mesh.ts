@@ -21,6 +21,7 @@
 
 import type { AnyComponent, Graph } from "../actors/component.ts";
 import type { Supervisor } from "../actors/supervisor.ts";
+import type { QueueServing } from "../actors/queue_serving.ts";
 import type { ResolvedComponent } from "../configs/component_section.ts";
 import { type Environment, envValue } from "../configs/environment.ts";
 import type { ResolvedConfig } from "../configs/resolve.ts";
@@ -133,6 +134,7 @@ export async function startMesh(settings: MeshSettings): Promise<Mesh> {
     logger: log,
     hostname: envValue(settings.env, "MESH_HOSTNAME"),
     leaseTtlSeconds,
+    workQueue: planes.workQueue,
   });
   const graceMs = settings.graceMs ?? 10_000;
   const processes: Supervisor[] = [];
@@ -250,7 +252,22 @@ async function _serveInProcess(
     restart: section.serviceArgs.restart,
     maxRestarts: section.serviceArgs.max_restarts,
     restartPeriodMs: section.serviceArgs.restart_period_s * 1000,
+    queue: queueServing(section),
   });
+}
+
+/** In-flight jobs of a queue-served instance whose `max_inflight` is 0 (no limit). */
+const _QUEUE_MAX_INFLIGHT = 64;
+
+/** How a component's instances serve from the work queue (`ServiceArgs.queue`), if they do. */
+export function queueServing(section: ResolvedComponent): QueueServing | undefined {
+  const args = section.serviceArgs;
+  if (!args.queue) return undefined;
+  return {
+    maxInflight: section.maxInflight > 0 ? section.maxInflight : _QUEUE_MAX_INFLIGHT,
+    maxDeliver: args.max_deliver,
+    ackWaitMs: Math.max(1, Math.round(args.ack_wait_s * 1000)),
+  };
 }
 
 /** The live instances of every component of the graph, as `/health` shows them. */

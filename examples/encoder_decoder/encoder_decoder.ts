@@ -7,6 +7,11 @@
  * bodies on (with the data plane wired, they will carry descriptors, and the decoder will pull the
  * encoder's bytes straight from the encoder).
  *
+ * It calls them through the durable work queue by default (`router: work_queue`; the encoder and
+ * decoder are served with `ServiceArgs.queue: true`): each request is stored until a worker with
+ * room pulls it, a request whose worker dies goes to another one, and requests sent while no
+ * worker runs wait for one (within their deadline). Any other routing policy works too.
+ *
  * ```sh
  * deno task serve --config configs/encoder_decoder.yaml
  * deno task client --tensor --size 1024
@@ -16,6 +21,7 @@
  */
 
 import { component } from "../../actors/component.ts";
+import { defineSchema, string } from "../../actors/config_schema.ts";
 import { MeshError } from "../../protocol/errors.ts";
 import { decoder } from "./decoder.ts";
 import { encoder } from "./encoder.ts";
@@ -32,10 +38,19 @@ async function _only(answer: AsyncIterable<unknown>): Promise<unknown> {
   return value;
 }
 
+/** The encoder_decoder's config section. */
+export const ENCODER_DECODER_CONFIG = defineSchema({
+  router: string({
+    default: "work_queue",
+    doc: "How the encoder and decoder are called: work_queue (the durable queue), or a policy",
+  }),
+});
+
 /** The encoder_decoder component. */
 export const encoder_decoder = component({
   name: "encoder_decoder",
   http: true,
+  config: ENCODER_DECODER_CONFIG,
   depends: { encoder, decoder },
   endpoints: {
     async generate(request: unknown, ctx) {
@@ -46,8 +61,14 @@ export const encoder_decoder = component({
           'Field "tensor" is required: {"dtype", "shape", "data" (base64)}',
         );
       }
-      const encoded = await _only(ctx.deps.encoder.generate(request));
-      return await _only(ctx.deps.decoder.generate(encoded));
+      // A fresh id per call: the work queue stores an id once, and HTTP clients may repeat theirs.
+      const policy = ctx.config.router;
+      const encoded = await _only(
+        ctx.deps.encoder.generate(request, { policy, requestId: crypto.randomUUID() }),
+      );
+      return await _only(
+        ctx.deps.decoder.generate(encoded, { policy, requestId: crypto.randomUUID() }),
+      );
     },
   },
 });

@@ -10,6 +10,7 @@
  * | `power_of_two` | the less loaded of two random instances |
  * | `consistent_hash` | the owner of the request's key on a hash ring (sticky) |
  * | `queue` | nobody: the request goes to the queue group, whichever instance takes it |
+ * | `work_queue` | nobody: the request is stored in the durable work queue, whichever instance pulls it |
  *
  * `direct` is not a policy: it names the instance (`client.direct(request, id)`).
  *
@@ -31,6 +32,7 @@ import { PowerOfTwoPolicy } from "./power_of_two.ts";
 import { QueuePolicy } from "./queue.ts";
 import { RandomPolicy } from "./random.ts";
 import { RoundRobinPolicy } from "./round_robin.ts";
+import { WorkQueuePolicy } from "./work_queue.ts";
 
 export type { PickContext, RoutingPolicy } from "./policy.ts";
 export { RoundRobinPolicy } from "./round_robin.ts";
@@ -39,6 +41,7 @@ export { LeastLoadedPolicy } from "./least_loaded.ts";
 export { PowerOfTwoPolicy } from "./power_of_two.ts";
 export { ConsistentHashPolicy } from "./consistent_hash.ts";
 export { QueuePolicy } from "./queue.ts";
+export { WorkQueuePolicy } from "./work_queue.ts";
 
 /** Makes a fresh policy object; `random` is given only when the caller injects a source. */
 export type PolicyFactory = (random?: Random) => RoutingPolicy;
@@ -51,6 +54,7 @@ export const POLICIES = {
   power_of_two: (random) => new PowerOfTwoPolicy(random),
   consistent_hash: (random) => new ConsistentHashPolicy(random),
   queue: (random) => new QueuePolicy(random),
+  work_queue: (random) => new WorkQueuePolicy(random),
 } as const satisfies Record<string, PolicyFactory>;
 
 /** A canonical policy name. */
@@ -64,6 +68,7 @@ export const POLICY_ALIASES: Readonly<Record<string, PolicyName>> = {
   "power-of-two": "power_of_two",
   p2c: "power_of_two",
   "consistent-hash": "consistent_hash",
+  "work-queue": "work_queue",
 };
 
 /** The policy names a client accepts (besides `direct`, which takes an instance id). */

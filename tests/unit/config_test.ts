@@ -28,6 +28,9 @@ const args = (workers: number) => ({
   max_restarts: 5,
   restart_period_s: 10,
   processes: false,
+  queue: false,
+  max_deliver: 3,
+  ack_wait_s: 10,
 });
 
 const frontend = defineSchema({
@@ -218,7 +221,7 @@ Deno.test("resolveConfig() names file, line, column and dotted key of a bad sect
     ],
     [
       "Worker:\n  ServiceArgs:\n    replicas: 2\n",
-      'configs/x.yaml:3:5: unknown key "Worker.ServiceArgs.replicas"; expected one of workers, max_inflight, restart, max_restarts, restart_period_s, processes',
+      'configs/x.yaml:3:5: unknown key "Worker.ServiceArgs.replicas"; expected one of workers, max_inflight, restart, max_restarts, restart_period_s, processes, queue, max_deliver, ack_wait_s',
     ],
   ];
   for (const [text, message] of cases) assert.equal(errorOf(() => load(text)), message);
@@ -323,7 +326,7 @@ Deno.test("resolveConfig() names the override that is wrong", () => {
     [
       "--Worker.ServiceArgs.replicas=2",
       '--Worker.ServiceArgs.replicas=2: unknown key "Worker.ServiceArgs.replicas"; ' +
-      "expected one of greeting, ServiceArgs.workers, ServiceArgs.max_inflight, ServiceArgs.restart, ServiceArgs.max_restarts, ServiceArgs.restart_period_s, ServiceArgs.processes",
+      "expected one of greeting, ServiceArgs.workers, ServiceArgs.max_inflight, ServiceArgs.restart, ServiceArgs.max_restarts, ServiceArgs.restart_period_s, ServiceArgs.processes, ServiceArgs.queue, ServiceArgs.max_deliver, ServiceArgs.ack_wait_s",
     ],
     [
       "--Worker.ServiceArgs.workers=0",

@@ -166,14 +166,24 @@ Deno.test("bad values in configs/encoder_decoder.yaml are errors naming file, li
       /^x\.yaml:\d+:\d+: encoder\.delay: expected a number between 0 and 60, got -1$/,
     ],
     [
-      "max_inflight: 16\n    processes",
-      "max_inflight: many\n    processes",
+      "max_inflight: 1\n",
+      "max_inflight: many\n",
       /^x\.yaml:\d+:\d+: encoder\.ServiceArgs\.max_inflight: expected an integer >= 0, got "many"$/,
     ],
     [
       "workers: 1\n",
       "workers: 0\n",
       /^x\.yaml:\d+:\d+: encoder\.ServiceArgs\.workers: expected an integer >= 1, got 0$/,
+    ],
+    [
+      "queue: true #",
+      "queue: 3 #",
+      /^x\.yaml:\d+:\d+: encoder\.ServiceArgs\.queue: expected a boolean/,
+    ],
+    [
+      "ack_wait_s: 10 #",
+      "ack_wait_s: 0 #",
+      /^x\.yaml:\d+:\d+: encoder\.ServiceArgs\.ack_wait_s: expected a number >= 0\.001, got 0$/,
     ],
     [
       "processes: true",
@@ -293,6 +303,9 @@ Deno.test("serve describes each worker: name, where it runs, effective config; n
       max_restarts: 5,
       restart_period_s: 10,
       processes: true,
+      queue: false,
+      max_deliver: 3,
+      ack_wait_s: 10,
     },
     metricsPort: 50002,
     logFile: "/tmp/logs/encoder_decoder.0.log",

@@ -31,6 +31,7 @@ import {
   RandomPolicy,
   RoundRobinPolicy,
   type RoutingPolicy,
+  WorkQueuePolicy,
 } from "../../router/policies/mod.ts";
 
 /** A fake instance record: only `instance` matters to the policies. */
@@ -378,6 +379,7 @@ Deno.test("createPolicy builds every named policy, each a fresh object", () => {
     power_of_two: PowerOfTwoPolicy,
     consistent_hash: ConsistentHashPolicy,
     queue: QueuePolicy,
+    work_queue: WorkQueuePolicy,
   };
   assert.deepEqual([...POLICY_NAMES].sort(), Object.keys(classes).sort());
   for (const name of POLICY_NAMES) {

@@ -1,0 +1,137 @@
+/**
+ * A call through the durable work queue (the `work_queue` policy): no instance is picked. The
+ * request message (envelope and body, as over the bus) is stored as a job in the endpoint's queue,
+ * under the request id (a retried submit is stored once), with the caller's reply subject in the
+ * header `Mesh-Reply`; whichever instance pulls it answers on that subject with the usual frames.
+ *
+ * The reply stream has no ack or heartbeat timeout (the request may wait for a worker; a worker
+ * that dies is replaced by the queue): only the deadline bounds it. A redelivered request restarts
+ * the stream (`reply_inbox.ts`). Abandoned, the call sends a cancel to the instance that took it,
+ * when one did.
+ *
+ * @module
+ */
+
+import type { Bus } from "../planes/bus.ts";
+import { type QueueHandle, WorkQueueFullError } from "../planes/work_queue.ts";
+import type { LocalCall } from "../protocol/call_options.ts";
+import { MeshError } from "../protocol/errors.ts";
+import { type EndpointAddress, formatAddress } from "../protocol/names.ts";
+import { decodeJson, encodeRequest } from "../protocol/wire.ts";
+import { sendCancel } from "./remote_call.ts";
+import type { ReplyInbox } from "./reply_inbox.ts";
+
+/**
+ * The job header naming the caller's reply subject (the serving side, `actors/queue_serving.ts`,
+ * reads the same name).
+ */
+export const REPLY_HEADER = "Mesh-Reply";
+
+/** What a queued call needs: the bus, the inbox, and the endpoint's work queue. */
+export interface QueueCallHost {
+  readonly bus: Bus;
+  readonly inbox: ReplyInbox;
+  /** The durable work queue of an endpoint. */
+  workQueue?(address: EndpointAddress): Promise<QueueHandle>;
+}
+
+/**
+ * Submits the request to the work queue of `address` and yields the decoded chunks of the answer.
+ * An `error` frame is thrown as the `MeshError` it carries; a queue that refuses the job (full)
+ * is `busy`, one that cannot be reached `internal`, an id the queue already holds (another call's)
+ * `bad_request`.
+ */
+export async function* queueCall(
+  host: QueueCallHost,
+  address: EndpointAddress,
+  body: Uint8Array,
+  call: LocalCall,
+  traceparent: string | undefined,
+): AsyncGenerator<unknown> {
+  const { bus, inbox } = host;
+  if (call.signal?.aborted) throw new MeshError("cancelled", "The request was cancelled");
+  const pending = inbox.open(call.deadline, undefined, true);
+  const onAbort = () => pending.fail(new MeshError("cancelled", "The request was cancelled"));
+  call.signal?.addEventListener("abort", onAbort, { once: true });
+  let finished = false;
+  try {
+    const message = encodeRequest({
+      requestId: call.requestId,
+      deadline: call.deadline,
+      attempt: call.attempt,
+      resumeFrom: call.resumeFrom,
+      traceparent,
+    }, body);
+    await _submit(host, address, call.requestId, message, pending.subject);
+    for (;;) {
+      const frame = await pending.next();
+      switch (frame.kind) {
+        case "ack":
+        case "heartbeat":
+          continue;
+        case "data":
+          yield decodeJson(frame.data);
+          continue;
+        case "final":
+          finished = true;
+          yield decodeJson(frame.data);
+          return;
+        case "batch":
+          yield* decodeJson(frame.data) as unknown[];
+          continue;
+        case "batch_end":
+          finished = true;
+          yield* decodeJson(frame.data) as unknown[];
+          return;
+        case "end":
+          finished = true;
+          return;
+        case "error":
+          finished = true;
+          throw MeshError.fromBody(decodeJson(frame.data));
+      }
+    }
+  } finally {
+    call.signal?.removeEventListener("abort", onAbort);
+    pending.close();
+    if (!finished && pending.instance) {
+      sendCancel(bus, address, pending.instance, call.requestId);
+    }
+  }
+}
+
+/** Stores the job; a failure is the call's `MeshError`. */
+async function _submit(
+  host: QueueCallHost,
+  address: EndpointAddress,
+  requestId: string,
+  message: Uint8Array,
+  reply: string,
+): Promise<void> {
+  const target = formatAddress(address);
+  if (!host.workQueue) {
+    throw new MeshError("internal", `Cannot queue a request to "${target}": no work queue here`);
+  }
+  try {
+    const handle = await host.workQueue(address);
+    const { duplicate } = await handle.submit(requestId, message, { [REPLY_HEADER]: reply });
+    if (duplicate) {
+      // Another call stored this id (its answer goes to that call): this one would never end.
+      throw new MeshError(
+        "bad_request",
+        `A request with the id "${requestId}" is already in the work queue of "${target}": ` +
+          "request ids must be unique",
+      );
+    }
+  } catch (error) {
+    if (error instanceof MeshError) throw error;
+    if (error instanceof WorkQueueFullError) {
+      throw new MeshError("busy", `The work queue of "${target}" is full`, { cause: error });
+    }
+    throw new MeshError(
+      "internal",
+      `Cannot queue a request to "${target}": ${error instanceof Error ? error.message : error}`,
+      { cause: error },
+    );
+  }
+}
