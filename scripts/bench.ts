@@ -32,7 +32,14 @@ import { clockTicks, cpuTicks, machine, programOf } from "./bench/proc.ts";
 import { printProfiles } from "./bench/profile.ts";
 import { SCENARIOS, type Side } from "./bench/scenarios.ts";
 
-const USAGE = `deno task bench [--scenarios ${SCENARIOS.map((s) => s.key).join(",")}]
+/** Scenarios measured by their own scripts (seed 002's planes), after the HTTP ones. */
+const PLANE_BENCHES: Readonly<Record<string, string>> = {
+  queue: "scripts/bench/work_queue_bench.ts",
+  data: "scripts/bench/data_plane_bench.ts",
+};
+const ALL_KEYS = [...SCENARIOS.map((s) => s.key), ...Object.keys(PLANE_BENCHES)];
+
+const USAGE = `deno task bench [--scenarios ${ALL_KEYS.join(",")}]
                 [--seconds 10] [--rounds 1] [--concurrency 32,1] [--json bench.json] [--profile]`;
 
 function _args() {
@@ -41,7 +48,7 @@ function _args() {
       options: {
         seconds: { type: "string", default: "10" },
         rounds: { type: "string", default: "1" },
-        scenarios: { type: "string", default: SCENARIOS.map((s) => s.key).join(",") },
+        scenarios: { type: "string", default: ALL_KEYS.join(",") },
         concurrency: { type: "string", default: "32,1" },
         json: { type: "string", default: "bench.json" },
         profile: { type: "boolean", default: false },
@@ -64,10 +71,10 @@ const rounds = Math.min(10, Math.max(1, Number(values.rounds) || 1));
 const halfSeconds = Math.max(1, Math.ceil(seconds / 2));
 const levels = values.concurrency.split(",").map(Number).filter((n) => n >= 1);
 const wanted = values.scenarios.split(",").map((s) => s.trim()).filter(Boolean);
-const unknown = wanted.filter((k) => !SCENARIOS.some((s) => s.key === k));
+const unknown = wanted.filter((k) => !ALL_KEYS.includes(k));
 if (unknown.length || levels.length === 0) {
   console.error(
-    `bench: unknown scenario ${unknown.join(",")} (known: ${SCENARIOS.map((s) => s.key)})`,
+    `bench: unknown scenario ${unknown.join(",")} (known: ${ALL_KEYS.join(",")})`,
   );
   Deno.exit(2);
 }
@@ -207,7 +214,7 @@ for (const scenario of SCENARIOS.filter((s) => wanted.includes(s.key))) {
   }
 }
 
-const ok = results.every((r) =>
+let ok = results.every((r) =>
   !r.error && r.answers?.equal && r.results.every((s) => s.errors === 0 && s.requests > 0)
 );
 const fmt = (n: number | undefined, digits = 0) =>
@@ -277,4 +284,15 @@ await Deno.writeTextFile(
 );
 console.error(`bench: results written to ${await Deno.realPath(jsonPath)}`);
 if (profileDir) await printProfiles(profileDir);
+for (const [key, script] of Object.entries(PLANE_BENCHES)) {
+  if (!wanted.includes(key)) continue;
+  console.error(`bench: ${key}: ${script}`);
+  console.log("");
+  const run = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", script],
+    stdout: "inherit",
+    stderr: "inherit",
+  }).output();
+  if (!run.success) ok = false;
+}
 Deno.exit(ok ? 0 : 1);
