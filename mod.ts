@@ -37,6 +37,7 @@ export type {
   Endpoints,
   Graph,
   RequestContext,
+  RequestData,
   StartContext,
 } from "./actors/component.ts";
 export { MeshError } from "./protocol/errors.ts";
@@ -49,6 +50,26 @@ export { MemoryBus } from "./planes/memory/memory_bus.ts";
 export { MemoryRegistry } from "./planes/memory/memory_registry.ts";
 export { connectNatsBus } from "./planes/nats/connect.ts";
 export { connectEtcdRegistry } from "./planes/etcd/etcd_registry.ts";
+export {
+  DataNotHeldError,
+  DataPlaneError,
+  DataRefusedError,
+  DEFAULT_DATA_THRESHOLD,
+  HolderUnreachableError,
+} from "./planes/data_plane.ts";
+export type {
+  DataPlane,
+  DataPlaneStats,
+  Descriptor,
+  PullOptions,
+  PutOptions,
+} from "./planes/data_plane.ts";
+export { MemoryDataPlane } from "./planes/memory/memory_data_plane.ts";
+export { TcpDataPlane } from "./planes/tcp/tcp_data_plane.ts";
+export type { TcpDataPlaneOptions } from "./planes/tcp/tcp_data_plane.ts";
+export type { DataPlaneSettings, Planes } from "./runtime/planes_preset.ts";
+export { decodeTensor, encodeTensor, randomTensor, tensorMeta } from "./protocol/tensor.ts";
+export type { Dtype, Tensor } from "./protocol/tensor.ts";
 export type { CallOptions, WaitOptions } from "./protocol/call_options.ts";
 export type { EndpointClient } from "./router/client.ts";
 export { POLICY_NAMES } from "./router/policies/mod.ts";

@@ -28,7 +28,12 @@ import { chunksOf } from "./handler_result.ts";
 import { InflightRequests } from "./inflight.ts";
 import { publishFrame, type ReplyLoopHost, serveOverBus } from "./reply_loop.ts";
 import { consumeQueue, type QueueServing } from "./queue_serving.ts";
-import { type ContextSource, type RequestCall, requestContext } from "./request_context.ts";
+import {
+  type ContextSource,
+  type DataSource,
+  type RequestCall,
+  requestContext,
+} from "./request_context.ts";
 import { MeshError } from "../protocol/errors.ts";
 import type { LocalCall } from "../protocol/call_options.ts";
 import type { InstanceInfo } from "../protocol/instance_info.ts";
@@ -64,6 +69,8 @@ export interface ActorHost {
   client(target: string | AnyComponent, options?: ClientOptions): ComponentClient;
   /** The durable work queue of an endpoint (for instances with {@linkcode QueueServing}). */
   workQueue?(address: EndpointAddress, options: QueueOptions): Promise<QueueHandle>;
+  /** The process's data plane, for `ctx.data` (made on first use). */
+  readonly data?: DataSource;
 }
 
 /** One running instance of a component. */
@@ -127,6 +134,7 @@ export class Actor {
       hostname: host.hostname,
       log,
       client: (target, options) => host.client(target, options),
+      data: host.data,
     };
     this.#replyHost = {
       bus: host.bus,

@@ -25,6 +25,7 @@ import type { ConfigSchema, ConfigValues } from "./config_schema.ts";
 import type { Logger } from "../utils/logger.ts";
 import type { CallOptions } from "../protocol/call_options.ts";
 import type { ComponentClient } from "./caller.ts";
+import type { Descriptor, PutOptions } from "../planes/data_plane.ts";
 
 /** Any component, whatever its config and dependencies. */
 // deno-lint-ignore no-explicit-any
@@ -61,6 +62,35 @@ export interface RequestContext<C = Record<string, unknown>, D extends DependsMa
    * them inherit its deadline and are cancelled with it.
    */
   readonly deps: { readonly [K in keyof D]: DependencyCaller };
+  /**
+   * The process's data plane, for payloads too large for a message (made on first use): put
+   * bytes and send the descriptor instead; pull the bytes a descriptor names, straight from the
+   * process that holds them.
+   */
+  readonly data: RequestData;
+}
+
+/**
+ * The data plane as a handler sees it (`ctx.data`). Large payloads travel by descriptor: the
+ * producer puts the bytes and sends the small {@linkcode Descriptor} in its request or answer;
+ * whoever needs the bytes pulls them from the holder, once (by default). A descriptor can be
+ * handed on unread.
+ */
+export interface RequestData {
+  /** Payloads larger than this many bytes should travel by descriptor (`data_plane.threshold`). */
+  readonly threshold: number;
+  /**
+   * Keeps `bytes` (not copied: do not change them afterwards) in this process's data plane until
+   * pulled (once by default) or until the TTL (`data_plane.ttl_s`), and returns their descriptor.
+   */
+  put(bytes: Uint8Array, options?: PutOptions): Descriptor;
+  /**
+   * The bytes a descriptor names, pulled from its holder; aborted with the request. A payload no
+   * longer held (already pulled, expired, or never put) is a `not_found` `MeshError`; an
+   * unreachable holder `instance_lost`; refused credentials and broken transfers `internal`; a
+   * value that is no descriptor `bad_request`. The message names the holder's address.
+   */
+  pull(descriptor: Descriptor): Promise<Uint8Array>;
 }
 
 /** A dependency as seen from inside a request: call it as if it were local. */

@@ -1,7 +1,7 @@
 /**
  * The request context an endpoint handler receives (`ctx`): the request's id, deadline, signal
  * and attempt, the instance, the config section, a logger that carries the request id, and
- * clients for the declared dependencies bound to this request.
+ * clients for the declared dependencies bound to this request, and the data plane (`ctx.data`).
  *
  * @module
  */
@@ -9,7 +9,23 @@
 import type { CallOptions } from "../protocol/call_options.ts";
 import type { Logger } from "../utils/logger.ts";
 import type { ComponentClient } from "./caller.ts";
-import type { AnyComponent, ClientOptions, DependencyCaller, RequestContext } from "./component.ts";
+import type {
+  AnyComponent,
+  ClientOptions,
+  DependencyCaller,
+  RequestContext,
+  RequestData,
+} from "./component.ts";
+import {
+  DataNotHeldError,
+  type DataPlane,
+  DataPlaneClosedError,
+  DataPlaneError,
+  type Descriptor,
+  HolderUnreachableError,
+  type PutOptions,
+} from "../planes/data_plane.ts";
+import { MeshError } from "../protocol/errors.ts";
 
 /** What a request context is built from: the actor that serves the request. */
 export interface ContextSource {
@@ -21,6 +37,16 @@ export interface ContextSource {
   readonly log: Logger;
   /** A client to another component (shared per target and options). */
   client(target: string | AnyComponent, options?: ClientOptions): ComponentClient;
+  /** The process's data plane (`ctx.data`); without it, `ctx.data` throws. */
+  readonly data?: DataSource;
+}
+
+/** Where `ctx.data` comes from: the runtime's data plane (made on first use) and its threshold. */
+export interface DataSource {
+  /** Payload size from which handlers should send a descriptor (`data_plane.threshold`). */
+  readonly threshold: number;
+  /** The data plane, made on the first call (so a process that never uses it never listens). */
+  plane(): DataPlane;
 }
 
 /** One request as its handler sees it. */
@@ -60,6 +86,7 @@ class _Context implements RequestContext<Record<string, unknown>> {
   #call: RequestCall;
   #log: Logger | undefined;
   #deps: Record<string, DependencyCaller> | undefined;
+  #data: RequestData | undefined;
 
   constructor(source: ContextSource, call: RequestCall) {
     this.requestId = call.requestId;
@@ -83,6 +110,60 @@ class _Context implements RequestContext<Record<string, unknown>> {
   get deps(): Record<string, DependencyCaller> {
     return (this.#deps ??= _dependencyCallers(this.#source, this.#call));
   }
+
+  /** The data plane, bound to this request's signal (made on first use). */
+  get data(): RequestData {
+    const source = this.#source.data;
+    if (!source) throw new MeshError("internal", "This runtime has no data plane");
+    return (this.#data ??= new _RequestData(source, this.signal));
+  }
+}
+
+/** `ctx.data`: puts in the process's data plane, pulls with the request's signal. */
+class _RequestData implements RequestData {
+  readonly threshold: number;
+  #source: DataSource;
+  #signal: AbortSignal;
+
+  constructor(source: DataSource, signal: AbortSignal) {
+    this.threshold = source.threshold;
+    this.#source = source;
+    this.#signal = signal;
+  }
+
+  put(bytes: Uint8Array, options?: PutOptions): Descriptor {
+    return this.#source.plane().put(bytes, options);
+  }
+
+  async pull(descriptor: Descriptor): Promise<Uint8Array> {
+    const signal = this.#signal;
+    try {
+      return await this.#source.plane().pull(descriptor, { signal });
+    } catch (error) {
+      throw signal.aborted && error === signal.reason ? error : dataPlaneMeshError(error);
+    }
+  }
+}
+
+/**
+ * A data-plane failure as the `MeshError` its caller gets (the holder's address stays in the
+ * message): not held (already pulled, expired, forged key) → `not_found`; holder unreachable or
+ * the transfer broke off → `instance_lost` (not retryable: the bytes live on that holder only);
+ * no descriptor → `bad_request`; refused credentials, a bad frame, a closed plane → `internal`.
+ */
+export function dataPlaneMeshError(error: unknown): unknown {
+  if (error instanceof MeshError) return error;
+  const options = { cause: error, retryable: false };
+  const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof DataNotHeldError) return new MeshError("not_found", message, options);
+  if (error instanceof HolderUnreachableError) {
+    return new MeshError("instance_lost", message, options);
+  }
+  if (error instanceof DataPlaneError || error instanceof DataPlaneClosedError) {
+    return new MeshError("internal", message, options); // refused, bad frame, closed plane
+  }
+  if (error instanceof TypeError) return new MeshError("bad_request", message, options);
+  return error;
 }
 
 /** The callers of the declared dependencies, bound to one request. */

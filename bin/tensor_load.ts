@@ -7,7 +7,7 @@
  * @module
  */
 
-import { packTensor, type TensorJson } from "../examples/encoder_decoder/tensor_json.ts";
+import { inlineTensor, type TensorJson } from "../examples/encoder_decoder/tensor_json.ts";
 import { type Dtype, randomTensor } from "../protocol/tensor.ts";
 import { type Random, systemRandom } from "../utils/random.ts";
 
@@ -26,7 +26,7 @@ export function tensorLoad(
   const sent = new Map<number, TensorJson>();
   return {
     bodyFor(index) {
-      const message = packTensor(randomTensor(sizeBytes, dtype, random));
+      const message = inlineTensor(randomTensor(sizeBytes, dtype, random));
       sent.set(index, message.tensor);
       return JSON.stringify(message);
     },

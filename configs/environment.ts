@@ -163,6 +163,18 @@ export const ENVIRONMENT = {
     default: "none",
     parse: splitList,
   },
+  MESH_DATA_SECRET: {
+    meaning: "Shared secret of the data plane: pulls of this process's payloads must present it, " +
+      "and its pulls do; beats `data_plane.secret`",
+    default: "none",
+    parse: _text,
+  },
+  MESH_DATA_ADVERTISE: {
+    meaning: "Host the data plane's descriptors name, which the other nodes must reach; " +
+      "beats `data_plane.advertise`",
+    default: "`data_plane.host`, or the first non-loopback IPv4 address when that is `0.0.0.0`",
+    parse: _text,
+  },
   MESH_PARENT_PID: {
     meaning: "Set by `serve` on the instance processes it starts (`ServiceArgs.processes`): " +
       "its own PID",

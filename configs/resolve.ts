@@ -30,6 +30,7 @@ import { readComponentSection, type ResolvedComponent } from "./component_sectio
 import type { Environment } from "./environment.ts";
 import { applyOverride } from "./overrides.ts";
 import { type EtcdConfig, type NatsConfig, resolvePlane } from "./plane_settings.ts";
+import { type DataPlaneConfig, resolveDataPlane } from "./data_plane_settings.ts";
 import { type ConfigDocument, NAME, TOP_LEVEL_KEYS } from "./yaml_document.ts";
 
 /** The config after schemas, overrides, environment and defaults are applied. */
@@ -43,6 +44,11 @@ export interface ResolvedConfig {
   logLevel?: LogLevel;
   /** The file's `metrics_port_base` (status ports of worker processes, in start order). */
   metricsPortBase?: number;
+  /**
+   * The `data_plane:` section after `MESH_DATA_SECRET` and `MESH_DATA_ADVERTISE`; absent when
+   * nothing sets it (every default applies).
+   */
+  dataPlane?: DataPlaneConfig;
   components: Record<string, ResolvedComponent>;
 }
 
@@ -95,6 +101,8 @@ export function resolveConfig(
   if (nats) config.nats = nats;
   const etcd = resolvePlane(file, "etcd", doc.etcd, env);
   if (etcd) config.etcd = etcd;
+  const dataPlane = resolveDataPlane(doc.dataPlane, env);
+  if (dataPlane) config.dataPlane = dataPlane;
   return config;
 }
 

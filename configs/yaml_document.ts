@@ -2,7 +2,7 @@
  * The first phase of loading a config (DESIGN.md §7): {@linkcode readConfigFile} /
  * {@linkcode parseConfigText} parse the YAML, keeping the line and column of every key and value,
  * and check the top-level keys (`namespace`, `graph`, `nats`, `etcd`, `log_level`,
- * `metrics_port_base`). Other
+ * `metrics_port_base`, `data_plane`). Other
  * top-level keys are kept as raw component sections, which `resolveConfig` (resolve.ts) checks.
  *
  * @example
@@ -22,6 +22,7 @@ import type { LogLevel } from "../utils/logger.ts";
 import { ConfigError, type Position } from "./config_error.ts";
 import { type ConfigEntry, type ConfigNode, describeNode, nodeString } from "./config_node.ts";
 import { type EtcdConfig, type NatsConfig, readPlaneSection } from "./plane_settings.ts";
+import { type DataPlaneConfig, readDataPlaneSection } from "./data_plane_settings.ts";
 
 /** A parsed config file: checked top-level keys plus the raw component sections. */
 export interface ConfigDocument {
@@ -38,6 +39,8 @@ export interface ConfigDocument {
    * the next ones get the following ports, in start order.
    */
   metricsPortBase?: number;
+  /** The `data_plane:` section (data_plane_settings.ts). */
+  dataPlane?: DataPlaneConfig;
   /** Every other top-level key, in file order; checked by `resolveConfig`. */
   sections: ConfigEntry[];
 }
@@ -50,6 +53,7 @@ export const TOP_LEVEL_KEYS = [
   "etcd",
   "log_level",
   "metrics_port_base",
+  "data_plane",
 ] as const;
 
 /** A valid namespace or component name. */
@@ -153,6 +157,8 @@ export function parseConfigText(text: string, fileName: string): ConfigDocument 
       doc.nats = readPlaneSection(fileName, "nats", value);
     } else if (key === "etcd") {
       doc.etcd = readPlaneSection(fileName, "etcd", value);
+    } else if (key === "data_plane") {
+      doc.dataPlane = readDataPlaneSection(fileName, value);
     } else {
       doc.sections.push(entry);
     }

@@ -1,6 +1,6 @@
 /**
- * The runtime of one process: its planes (bus and registry), its lease, the actors it hosts and
- * the clients they call through. The seeds' `DistributedRuntime`.
+ * The runtime of one process: its planes (bus, registry, work queue, data plane), its lease, the
+ * actors it hosts and the clients they call through. The seeds' `DistributedRuntime`.
  *
  * @example
  * ```ts ignore
@@ -38,6 +38,9 @@ import { ReplyInbox } from "../router/reply_inbox.ts";
 import type { QueueHandle, QueueOptions, WorkQueue } from "../planes/work_queue.ts";
 import { MemoryWorkQueue } from "../planes/memory/memory_work_queue.ts";
 import type { QueueServing } from "../actors/queue_serving.ts";
+import type { DataSource } from "../actors/request_context.ts";
+import { type DataPlane, DEFAULT_DATA_THRESHOLD } from "../planes/data_plane.ts";
+import { MemoryDataPlane } from "../planes/memory/memory_data_plane.ts";
 
 /** The version every instance registers. */
 export const MESHWORK_VERSION = "0.1.0";
@@ -71,6 +74,16 @@ export interface RuntimeOptions {
    * runtime's own, made on first use (right for one embedded process only).
    */
   workQueue?: WorkQueue | (() => Promise<WorkQueue>);
+  /**
+   * The data plane handlers reach as `ctx.data`, or how to make it on first use (the planes
+   * preset's `dataPlane`). Default: an in-process plane of this runtime's own, made on first use.
+   */
+  dataPlane?: DataPlane | (() => DataPlane);
+  /**
+   * Payload size in bytes from which handlers should send a descriptor instead of the bytes
+   * (`ctx.data.threshold`, `data_plane.threshold`). Default 64 KiB.
+   */
+  dataThreshold?: number;
 }
 
 /** Options for {@linkcode Runtime.serve}. */
@@ -139,6 +152,9 @@ export class Runtime {
   #workQueue: Promise<WorkQueue> | undefined;
   #ownWorkQueue: MemoryWorkQueue | undefined;
   #queues = new Map<string, Promise<QueueHandle>>();
+  #makeDataPlane: () => DataPlane;
+  #dataPlane: DataPlane | undefined;
+  #ownDataPlane = false;
 
   constructor(options: RuntimeOptions) {
     this.bus = options.bus;
@@ -156,6 +172,16 @@ export class Runtime {
       Promise.resolve(
         workQueue ?? (this.#ownWorkQueue = new MemoryWorkQueue({ clock: this.clock })),
       );
+    const dataPlane = options.dataPlane;
+    this.#makeDataPlane = typeof dataPlane === "function" ? dataPlane : () => {
+      if (dataPlane) return dataPlane;
+      this.#ownDataPlane = true;
+      return new MemoryDataPlane({ clock: this.clock });
+    };
+    const data: DataSource = {
+      threshold: options.dataThreshold ?? DEFAULT_DATA_THRESHOLD,
+      plane: () => this.dataPlane(),
+    };
     this.keeper = new LeaseKeeper(this.registry, {
       ttlSeconds: options.leaseTtlSeconds ?? 10,
       clock: this.clock,
@@ -180,7 +206,21 @@ export class Runtime {
       handle: this.handle,
       client: (target, options) => this.client(target, options),
       workQueue: (address, options) => this.workQueue(address, options),
+      data,
     };
+  }
+
+  /**
+   * The data plane (`ctx.data` of this runtime's handlers), made on the first call; a failure to
+   * make it (the port is taken) throws, and the next call tries again.
+   */
+  dataPlane(): DataPlane {
+    return (this.#dataPlane ??= this.#makeDataPlane());
+  }
+
+  /** Payload size from which handlers should send a descriptor (`ctx.data.threshold`). */
+  get dataThreshold(): number {
+    return this.#actorHost.data!.threshold;
   }
 
   /**
@@ -387,6 +427,7 @@ export class Runtime {
     this.inbox.close();
     this.#actorHost.ticker?.stop();
     await this.#ownWorkQueue?.close();
+    if (this.#ownDataPlane) await this.#dataPlane?.close();
   }
 
   #resolve(target: string | AnyComponent, endpoint?: string): EndpointAddress {

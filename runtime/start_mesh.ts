@@ -29,7 +29,8 @@ import { DEFAULT_ENDPOINT } from "../protocol/names.ts";
 import { createLogger, type Logger, type LogLevel } from "../utils/logger.ts";
 import { Registry } from "prom-client";
 import { selectComponents } from "./component_selection.ts";
-import { connectPlanes, type Planes } from "./planes_preset.ts";
+import { connectPlanes, type DataPlaneSettings, type Planes } from "./planes_preset.ts";
+import type { DataPlaneConfig } from "../configs/data_plane_settings.ts";
 import { serveProcesses } from "./process_instances.ts";
 import { Runtime } from "./runtime.ts";
 import { registerRuntimeMetrics } from "./runtime_metrics.ts";
@@ -126,6 +127,7 @@ export async function startMesh(settings: MeshSettings): Promise<Mesh> {
     etcd: config.etcd,
     name: `meshwork:${selected.map((c) => c.name).join(",")}`,
     logger: log,
+    dataPlane: dataPlaneSettings(config.dataPlane),
   });
   const runtime = new Runtime({
     bus: planes.bus,
@@ -135,6 +137,8 @@ export async function startMesh(settings: MeshSettings): Promise<Mesh> {
     hostname: envValue(settings.env, "MESH_HOSTNAME"),
     leaseTtlSeconds,
     workQueue: planes.workQueue,
+    dataPlane: planes.dataPlane,
+    dataThreshold: config.dataPlane?.threshold,
   });
   const graceMs = settings.graceMs ?? 10_000;
   const processes: Supervisor[] = [];
@@ -254,6 +258,19 @@ async function _serveInProcess(
     restartPeriodMs: section.serviceArgs.restart_period_s * 1000,
     queue: queueServing(section),
   });
+}
+
+/** The planes preset's data-plane settings from the config's `data_plane:` section. */
+export function dataPlaneSettings(config: DataPlaneConfig | undefined): DataPlaneSettings {
+  if (!config) return {};
+  const { host, port, advertise, secret, ttlS } = config;
+  return {
+    host,
+    port,
+    advertise,
+    secret,
+    ttlMs: ttlS === undefined ? undefined : Math.max(1, Math.round(ttlS * 1000)),
+  };
 }
 
 /** In-flight jobs of a queue-served instance whose `max_inflight` is 0 (no limit). */

@@ -28,9 +28,9 @@ export const decoder = component({
   config: DECODER_CONFIG,
   endpoints: {
     async generate(request: unknown, ctx) {
-      const output = decodeCopies(unpackTensor(request));
+      const output = decodeCopies(await unpackTensor(request, ctx));
       await workDelay(ctx.config.delay, elementCount(output), ctx.signal);
-      return packTensor(output);
+      return await packTensor(output, ctx);
     },
   },
 });

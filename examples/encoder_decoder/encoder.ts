@@ -34,9 +34,9 @@ export const encoder = component({
   config: ENCODER_CONFIG,
   endpoints: {
     async generate(request: unknown, ctx) {
-      const output = encodeCopies(unpackTensor(request), ctx.config.input_copies);
+      const output = encodeCopies(await unpackTensor(request, ctx), ctx.config.input_copies);
       await workDelay(ctx.config.delay, elementCount(output), ctx.signal);
-      return packTensor(output);
+      return await packTensor(output, ctx);
     },
   },
 });

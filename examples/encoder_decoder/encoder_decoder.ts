@@ -3,9 +3,14 @@
  * request to an `encoder`, then the encoder's answer, as it is, to a `decoder`, and answers with
  * the decoder's output. Encode then decode is the identity, so the answer equals the request.
  *
- * It never decodes the tensor: it only checks that the body has a `tensor` field and passes the
- * bodies on (with the data plane wired, they will carry descriptors, and the decoder will pull the
- * encoder's bytes straight from the encoder).
+ * It never pulls a tensor on the way: a request whose tensor travels by descriptor goes to the
+ * encoder as it is (the encoder pulls the bytes from their holder), and the encoder's answer, a
+ * descriptor of bytes the encoder holds, goes to the decoder as it is: the decoder pulls them
+ * straight from the encoder, and they never cross this process. The answer has the request's
+ * form: a descriptor request gets the decoder's descriptor (its caller pulls from the decoder);
+ * an inline request (an HTTP client's) gets an inline answer. An inline tensor over
+ * `data_plane.threshold` is put in this process's data plane before it goes on, and the answer
+ * pulled back to be inlined, so no large body crosses the request plane.
  *
  * It calls them through the durable work queue by default (`router: work_queue`; the encoder and
  * decoder are served with `ServiceArgs.queue: true`): each request is stored until a worker with
@@ -25,6 +30,7 @@ import { defineSchema, string } from "../../actors/config_schema.ts";
 import { MeshError } from "../../protocol/errors.ts";
 import { decoder } from "./decoder.ts";
 import { encoder } from "./encoder.ts";
+import { inlineSize, inlineTensor, isTensorRef, packTensor, unpackTensor } from "./tensor_json.ts";
 
 /** The one answer of a dependency (both answer with a single chunk). */
 async function _only(answer: AsyncIterable<unknown>): Promise<unknown> {
@@ -58,17 +64,27 @@ export const encoder_decoder = component({
       if (tensor === null || typeof tensor !== "object") {
         throw new MeshError(
           "bad_request",
-          'Field "tensor" is required: {"dtype", "shape", "data" (base64)}',
+          'Field "tensor" is required: {"dtype", "shape", "data" (base64) or "descriptor"}',
         );
       }
+      // An inline tensor too large for the request plane goes on by descriptor (held here).
+      const size = isTensorRef(request) ? undefined : inlineSize(request);
+      const inline = size !== undefined;
+      const sent = inline && size > ctx.data.threshold
+        ? await packTensor(await unpackTensor(request), ctx)
+        : request;
       // A fresh id per call: the work queue stores an id once, and HTTP clients may repeat theirs.
       const policy = ctx.config.router;
       const encoded = await _only(
-        ctx.deps.encoder.generate(request, { policy, requestId: crypto.randomUUID() }),
+        ctx.deps.encoder.generate(sent, { policy, requestId: crypto.randomUUID() }),
       );
-      return await _only(
+      // Handed on unread: the decoder pulls the encoder's bytes from the encoder.
+      const decoded = await _only(
         ctx.deps.decoder.generate(encoded, { policy, requestId: crypto.randomUUID() }),
       );
+      return inline && isTensorRef(decoded)
+        ? inlineTensor(await unpackTensor(decoded, ctx))
+        : decoded;
     },
   },
 });

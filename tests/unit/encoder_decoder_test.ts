@@ -15,7 +15,7 @@ import { parseConfigText } from "../../configs/yaml_document.ts";
 import { ConfigError } from "../../configs/config_error.ts";
 import edGraph, { encoder } from "../../examples/encoder_decoder/graph.ts";
 import { decodeCopies, encodeCopies } from "../../examples/encoder_decoder/codec.ts";
-import { packTensor, unpackTensor } from "../../examples/encoder_decoder/tensor_json.ts";
+import { inlineTensor, unpackTensor } from "../../examples/encoder_decoder/tensor_json.ts";
 import { DTYPES, randomTensor } from "../../protocol/tensor.ts";
 import { seededRandom } from "../../utils/random.ts";
 import type { WorkerDescription } from "../../runtime/worker_description.ts";
@@ -53,17 +53,17 @@ Deno.test("encode then decode is the identity, byte for byte, for every dtype an
         const back = decodeCopies(encodeCopies(t, copies));
         assert.equal(back.dtype, dtype);
         assert.deepEqual(back.shape, t.shape);
-        assert.deepEqual(packTensor(back), packTensor(t), `${dtype} ${size} B x${copies}`);
+        assert.deepEqual(inlineTensor(back), inlineTensor(t), `${dtype} ${size} B x${copies}`);
       }
     }
   }
 });
 
-Deno.test("packTensor and unpackTensor round-trip; malformed tensors are bad requests", () => {
+Deno.test("inlineTensor and unpackTensor round-trip; malformed tensors are bad requests", async () => {
   const t = randomTensor(24, "float64", seededRandom(1));
   assert.deepEqual(
-    packTensor(unpackTensor(JSON.parse(JSON.stringify(packTensor(t))))),
-    packTensor(t),
+    inlineTensor(await unpackTensor(JSON.parse(JSON.stringify(inlineTensor(t))))),
+    inlineTensor(t),
   );
   const bad: [unknown, RegExp][] = [
     [{}, /Field "tensor" is required/],
@@ -73,7 +73,7 @@ Deno.test("packTensor and unpackTensor round-trip; malformed tensors are bad req
     [{ tensor: { dtype: "int32", shape: [2], data: "AAAA" } }, /holds 3 bytes.*needs 8/],
   ];
   for (const [message, pattern] of bad) {
-    assert.throws(() => unpackTensor(message), (e: Error & { code?: string }) => {
+    await assert.rejects(unpackTensor(message), (e: Error & { code?: string }) => {
       assert.equal(e.code, "bad_request");
       assert.match(e.message, pattern);
       return true;
@@ -91,7 +91,7 @@ Deno.test("POST /generate answers the request's own tensor for several dtypes an
         0,
       ]] as const
     ) {
-      const sent = packTensor(randomTensor(size, dtype, random));
+      const sent = inlineTensor(randomTensor(size, dtype, random));
       const response = await post(mesh.url, sent);
       assert.equal(response.status, 200);
       assert.deepEqual(await response.json(), sent);
@@ -112,8 +112,8 @@ Deno.test("the encoder makes input_copies inverted copies on a new leading axis"
     const client = mesh.runtime.client(encoder);
     const chunks: unknown[] = [];
     const input = { dtype: "uint8" as const, shape: [4], data: new Uint8Array([0, 1, 2, 255]) };
-    for await (const chunk of client.generate(packTensor(input))) chunks.push(chunk);
-    const out = unpackTensor(chunks[0]);
+    for await (const chunk of client.generate(inlineTensor(input))) chunks.push(chunk);
+    const out = await unpackTensor(chunks[0]);
     assert.deepEqual(out.shape, [3, 4]);
     assert.deepEqual([...out.data as Uint8Array], [
       255,
@@ -130,8 +130,8 @@ Deno.test("the encoder makes input_copies inverted copies on a new leading axis"
       0,
     ]);
     // ... and the whole graph still answers the input.
-    const response = await post(mesh.url, packTensor(input));
-    assert.deepEqual(await response.json(), packTensor(input));
+    const response = await post(mesh.url, inlineTensor(input));
+    assert.deepEqual(await response.json(), inlineTensor(input));
   } finally {
     await mesh.stop();
   }
@@ -141,7 +141,7 @@ Deno.test("delay × size: encoder and decoder each wait delay seconds per output
   // 100 elements × 1 ms, in the encoder and again in the decoder: at least 200 ms in all.
   const mesh = await start(["--encoder.delay=0.001", "--decoder.delay=0.001"]);
   try {
-    const sent = packTensor(randomTensor(100, "uint8", seededRandom(3)));
+    const sent = inlineTensor(randomTensor(100, "uint8", seededRandom(3)));
     const began = performance.now();
     const response = await post(mesh.url, sent);
     assert.deepEqual(await response.json(), sent);
