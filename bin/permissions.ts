@@ -15,7 +15,7 @@ export const MESH_PERMISSIONS: readonly string[] = [
   "--allow-net",
   "--allow-env",
   "--allow-read",
-  "--allow-sys=hostname",
+  "--allow-sys=hostname,networkInterfaces",
 ];
 
 /**

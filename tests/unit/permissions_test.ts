@@ -31,12 +31,12 @@ function splitTask(name: string): { flags: string[]; rest: string[] } {
   return { flags: words.slice(2, firstNonFlag), rest: words.slice(firstNonFlag) };
 }
 
-Deno.test("MESH_PERMISSIONS: network, environment, reading files, the hostname; nothing else", () => {
+Deno.test("MESH_PERMISSIONS: network, environment, reading files, the hostname and interfaces; nothing else", () => {
   assert.deepEqual([...MESH_PERMISSIONS].sort(), [
     "--allow-env",
     "--allow-net",
     "--allow-read",
-    "--allow-sys=hostname",
+    "--allow-sys=hostname,networkInterfaces",
   ]);
 });
 
