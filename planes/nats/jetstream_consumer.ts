@@ -69,11 +69,17 @@ export class JetStreamQueueConsumer implements QueueConsumer {
     this.#setup.onStopped?.();
   }
 
-  /** Asks for as many jobs as there are free slots. */
+  /**
+   * Asks for as many jobs as there are free slots. A pull request costs the server a
+   * subscription and a request, so while earlier ones are still open the slots that settled jobs
+   * free are gathered until a quarter of them are free, rather than asked for one by one.
+   */
   #pump(): void {
     if (this.#stopped || this.#retryTimer !== undefined) return;
-    const free = this.#options.maxInflight - this.#inflight - this.#requested;
+    const { maxInflight } = this.#options;
+    const free = maxInflight - this.#inflight - this.#requested;
     if (free <= 0) return;
+    if (this.#requested > 0 && free < Math.ceil(maxInflight / 4)) return;
     this.#requested += free;
     this.#pull(free);
   }
