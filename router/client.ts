@@ -202,6 +202,24 @@ export class EndpointClient {
     return policy;
   }
 
+  /**
+   * A queued request would wait for a worker that never comes when the live instances do not
+   * serve the queue (`ServiceArgs.queue` unset): say so at once instead of at the deadline. With
+   * no live instance at all the request waits, as queued requests do.
+   */
+  #queueProblem(): MeshError | undefined {
+    const live = this.#view.instances;
+    if (live.length > 0 && !live.some((info) => info.meta?.queue === true)) {
+      return new MeshError(
+        "no_instances",
+        `"${this.#target}" is not served from its work queue: set ServiceArgs.queue: true for ` +
+          `${this.address.component}, or call it with another routing policy`,
+        { retryable: false },
+      );
+    }
+    return undefined;
+  }
+
   #call(request: unknown, options: CallOptions): AsyncIterable<unknown> {
     const { clock, log } = this.#host;
     const deadline = options.deadline ?? clock.now() + this.settings.timeoutMs;
@@ -209,6 +227,8 @@ export class EndpointClient {
     const { signal, directTo: instanceId } = options;
     const policy = instanceId ? undefined : this.#policy(options.policy ?? this.settings.policy);
     if ((policy as { viaWorkQueue?: boolean } | undefined)?.viaWorkQueue === true) {
+      const problem = this.#queueProblem();
+      if (problem) return _failing(problem);
       const call = { requestId, deadline, attempt: 1, signal: options.signal };
       return queueCall(this.#host, this.address, encodeJson(request), call, options.traceparent);
     }
@@ -378,4 +398,10 @@ export class EndpointClient {
       signal?.removeEventListener("abort", onAbort);
     }
   }
+}
+
+/** A stream that fails with `error` when read (calls fail on iteration, never when made). */
+// deno-lint-ignore require-yield
+async function* _failing(error: Error): AsyncGenerator<unknown> {
+  throw error;
 }

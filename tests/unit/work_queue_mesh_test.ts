@@ -4,6 +4,9 @@
  * (`tests/work_queue_mesh_cases.ts`).
  */
 
+import assert from "node:assert/strict";
+import { component } from "../../actors/component.ts";
+import { MeshError } from "../../protocol/errors.ts";
 import { MemoryBus } from "../../planes/memory/memory_bus.ts";
 import { MemoryRegistry } from "../../planes/memory/memory_registry.ts";
 import { MemoryWorkQueue } from "../../planes/memory/memory_work_queue.ts";
@@ -39,3 +42,23 @@ function embedded(): Promise<QueueCluster> {
 }
 
 workQueueMeshCases("embedded", embedded);
+
+Deno.test("embedded: a work_queue call to instances that do not serve the queue fails at once, saying what to set", async () => {
+  await using cluster = await embedded();
+  const server = await cluster.runtime("node2");
+  const caller = await cluster.runtime("node1");
+  const Plain = component({ name: "Plain", endpoints: { generate: () => "never queued" } });
+  await server.serve(Plain); // no ServiceArgs.queue
+  const client = caller.client(Plain, { policy: "work_queue" });
+  await client.waitForInstances(1, { quiet: true });
+  const started = performance.now();
+  await assert.rejects(
+    async () => {
+      for await (const _ of client.generate({})) { /* nothing arrives */ }
+    },
+    (error: unknown) =>
+      error instanceof MeshError && error.code === "no_instances" &&
+      /not served from its work queue: set ServiceArgs\.queue: true for Plain/.test(error.message),
+  );
+  assert.ok(performance.now() - started < 1000, "it did not wait for the deadline");
+});
