@@ -14,11 +14,8 @@
 
 import type { QueueConsumer, QueueHandle } from "../planes/work_queue.ts";
 import { MeshError } from "../protocol/errors.ts";
-import { decodeRequest, encodeFrame, encodeJson } from "../protocol/wire.ts";
+import { decodeRequest, encodeFrame, encodeJson, H } from "../protocol/wire.ts";
 import { type ReplyLoopHost, serveOverBus } from "./reply_loop.ts";
-
-/** The header of a job that names the caller's reply subject. */
-export const REPLY_HEADER = "Mesh-Reply";
 
 /** How an instance serves from the work queue. */
 export interface QueueServing {
@@ -43,7 +40,7 @@ export function consumeQueue(
   return handle.consume({
     maxInflight: serving.maxInflight,
     onJob: (job) => {
-      const reply = job.headers[REPLY_HEADER];
+      const reply = job.headers[H.reply];
       const envelope = reply
         ? decodeRequest({ subject: handle.name, data: job.data, reply })
         : "no Mesh-Reply header";
@@ -72,7 +69,7 @@ export function consumeQueue(
       });
     },
     onDeadLetter: (letter) => {
-      const reply = letter.headers[REPLY_HEADER];
+      const reply = letter.headers[H.reply];
       host.log.warn("A request failed on every worker it was given to", {
         queue: handle.name,
         request_id: letter.id,

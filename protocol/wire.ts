@@ -13,10 +13,14 @@
 import type { BusMessage } from "../planes/bus.ts";
 import { parseJsonBody } from "./json_body.ts";
 
-/** Header names of a cancel message on an instance's control subject. */
+/**
+ * Header names: of a cancel message on an instance's control subject (`requestId`, `kind`), and of
+ * a work-queue job, which names the caller's reply subject (`reply`).
+ */
 export const H = {
   requestId: "Mesh-Request-Id",
   kind: "Mesh-Kind",
+  reply: "Mesh-Reply",
 } as const;
 
 /**

@@ -17,15 +17,9 @@ import { type QueueHandle, WorkQueueFullError } from "../planes/work_queue.ts";
 import type { LocalCall } from "../protocol/call_options.ts";
 import { MeshError } from "../protocol/errors.ts";
 import { type EndpointAddress, formatAddress } from "../protocol/names.ts";
-import { decodeJson, encodeRequest } from "../protocol/wire.ts";
+import { decodeJson, encodeRequest, H } from "../protocol/wire.ts";
 import { sendCancel } from "./remote_call.ts";
 import type { ReplyInbox } from "./reply_inbox.ts";
-
-/**
- * The job header naming the caller's reply subject (the serving side, `actors/queue_serving.ts`,
- * reads the same name).
- */
-export const REPLY_HEADER = "Mesh-Reply";
 
 /** What a queued call needs: the bus, the inbox, and the endpoint's work queue. */
 export interface QueueCallHost {
@@ -114,7 +108,7 @@ async function _submit(
   }
   try {
     const handle = await host.workQueue(address);
-    const { duplicate } = await handle.submit(requestId, message, { [REPLY_HEADER]: reply });
+    const { duplicate } = await handle.submit(requestId, message, { [H.reply]: reply });
     if (duplicate) {
       // Another call stored this id (its answer goes to that call): this one would never end.
       throw new MeshError(
