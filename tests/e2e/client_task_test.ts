@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import { runClient } from "../helpers/client_process.ts";
 import { spawnMesh } from "../helpers/mesh_process.ts";
 import { freePort } from "../helpers/free_port.ts";
 
@@ -34,24 +35,10 @@ Deno.test("deno task client --config reads the config and gets every tensor back
     await Deno.writeTextFile(config, yaml);
     await using serve = spawnMesh(["serve", "--config", config]);
     await serve.waitForOutput(/Workers started \.\.\. press Ctrl-C to Exit/, 30_000);
-    const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        ...await clientTaskFlags(),
-        `${ROOT}bin/client.ts`,
-        "--config",
-        config,
-        "--requests",
-        "20",
-        "--size",
-        "100000",
-      ],
-      cwd: ROOT,
-      stdin: "null",
-      env: { NO_COLOR: "1" },
-      signal: AbortSignal.timeout(60_000),
-    }).output();
-    const [out, err] = [new TextDecoder().decode(stdout), new TextDecoder().decode(stderr)];
+    const { code, stdout: out, stderr: err } = await runClient(
+      ["--config", config, "--requests", "20", "--size", "100000"],
+      { flags: await clientTaskFlags(), timeoutMs: 60_000 },
+    );
     assert.equal(code, 0, `${out}${err}`);
     assert.match(out, /20 ok, 0 failed/);
     assert.match(out, /^Throughput: [\d.]+ Total Time: [\d.]+$/m);

@@ -7,13 +7,12 @@
  * the encoder_decoder pulls the decoder's answer back to inline it. Each answer equals its input.
  */
 
+import { runClient } from "../helpers/client_process.ts";
 import assert from "node:assert/strict";
 import { startEtcd } from "../helpers/etcd_server.ts";
 import { startNatsServer } from "../helpers/nats_server.ts";
 import { spawnMesh } from "../helpers/mesh_process.ts";
 import { freePort } from "../helpers/free_port.ts";
-
-const ROOT = new URL("../../", import.meta.url).pathname;
 
 Deno.test("4 MiB tensors over HTTP through three worker processes: by descriptor, each answer equal to its input", async () => {
   const logDir = await Deno.makeTempDir({ prefix: "meshwork-ed-data-" });
@@ -32,31 +31,21 @@ Deno.test("4 MiB tensors over HTTP through three worker processes: by descriptor
     ], { env: { NATS_SERVER: nats.url, ETCD_ENDPOINTS: etcd.endpoint } });
     await serve.waitForOutput(/^Workers started \.\.\. press Ctrl-C to Exit$/m, 60_000);
 
-    const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-net",
-        `${ROOT}bin/client.ts`,
-        "--tensor",
-        "--url",
-        `http://127.0.0.1:${http}/generate`,
-        "--size",
-        String(4 * 1024 * 1024),
-        "--dtype",
-        "uint8",
-        "--requests",
-        "8",
-        "--concurrency",
-        "2",
-      ],
-      cwd: ROOT,
-      stdin: "null",
-      env: { NO_COLOR: "1" },
-      signal: AbortSignal.timeout(120_000),
-    }).output();
-    const text = new TextDecoder();
-    assert.equal(code, 0, text.decode(stdout) + text.decode(stderr));
-    assert.match(text.decode(stdout), /answers {6}8 ok, 0 failed/);
+    const { code, stdout, stderr } = await runClient([
+      "--tensor",
+      "--url",
+      `http://127.0.0.1:${http}/generate`,
+      "--size",
+      String(4 * 1024 * 1024),
+      "--dtype",
+      "uint8",
+      "--requests",
+      "8",
+      "--concurrency",
+      "2",
+    ]);
+    assert.equal(code, 0, stdout + stderr);
+    assert.match(stdout, /answers {6}8 ok, 0 failed/);
 
     // Each worker process opened its own TCP data plane (on first use) and says where.
     for (const name of ["encoder.0", "decoder.0", "encoder_decoder.0"]) {

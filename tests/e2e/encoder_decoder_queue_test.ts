@@ -10,30 +10,10 @@
 import assert from "node:assert/strict";
 import { startEtcd } from "../helpers/etcd_server.ts";
 import { eventually } from "../helpers/eventually.ts";
-import { freePort } from "../helpers/free_port.ts";
+import { freePort, freePortRun } from "../helpers/free_port.ts";
+import { clientCommand, decodeRun } from "../helpers/client_process.ts";
 import { spawnMesh } from "../helpers/mesh_process.ts";
 import { startNatsServer } from "../helpers/nats_server.ts";
-
-const ROOT = new URL("../../", import.meta.url).pathname;
-
-/** A base port whose next `count - 1` ports are free too (bounded number of tries). */
-function freePortRun(count: number): number {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 40_000);
-    const held: Deno.Listener[] = [];
-    try {
-      for (let i = 0; i < count; i++) {
-        held.push(Deno.listen({ hostname: "0.0.0.0", port: base + i }));
-      }
-      return base;
-    } catch {
-      // taken; try another
-    } finally {
-      for (const listener of held) listener.close();
-    }
-  }
-  throw new Error(`No run of ${count} free ports found`);
-}
 
 /** The decoder's process id and requests in flight, from its status port (undefined: down). */
 async function decoderState(
@@ -76,30 +56,19 @@ Deno.test("kill -9 of the decoder process under load: every request answered onc
     await serve.waitForOutput(/^Workers started \.\.\. press Ctrl-C to Exit$/m, 60_000);
     const decoderPort = base + 1; // encoder.0, decoder.0, encoder_decoder.0 in start order
 
-    const client = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-net",
-        `${ROOT}bin/client.ts`,
-        "--tensor",
-        "--url",
-        `http://127.0.0.1:${http}/generate`,
-        "--size",
-        "1024",
-        "--requests",
-        "80",
-        "--concurrency",
-        "4",
-        "--timeout-ms",
-        "45000",
-      ],
-      cwd: ROOT,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-      signal: AbortSignal.timeout(120_000),
-    }).spawn();
+    const client = clientCommand([
+      "--tensor",
+      "--url",
+      `http://127.0.0.1:${http}/generate`,
+      "--size",
+      "1024",
+      "--requests",
+      "80",
+      "--concurrency",
+      "4",
+      "--timeout-ms",
+      "45000",
+    ]).spawn();
     const done = client.output();
 
     // Mid-run: the decoder is working on a request. Kill its process without warning.
@@ -112,8 +81,8 @@ Deno.test("kill -9 of the decoder process under load: every request answered onc
     }, { timeoutMs: 30_000, intervalMs: 10 });
     Deno.kill(victim, "SIGKILL");
 
-    const { code, stdout, stderr } = await done;
-    const out = new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr);
+    const { code, stdout, stderr } = decodeRun(await done);
+    const out = stdout + stderr;
     assert.equal(code, 0, out + serve.output());
     assert.match(out, /answers {6}80 ok, 0 failed/);
     assert.match(out, /^Throughput: [\d.]+ Total Time: [\d.]+$/m);

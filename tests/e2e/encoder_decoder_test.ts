@@ -8,53 +8,9 @@
 import assert from "node:assert/strict";
 import { startEtcd } from "../helpers/etcd_server.ts";
 import { startNatsServer } from "../helpers/nats_server.ts";
-import { spawnMesh } from "../helpers/mesh_process.ts";
-import { freePort } from "../helpers/free_port.ts";
-
-const ROOT = new URL("../../", import.meta.url).pathname;
-
-/** A base port whose next two ports are free too (bounded number of tries). */
-function freePortRun(count: number): number {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 40_000);
-    const held: Deno.Listener[] = [];
-    try {
-      for (let i = 0; i < count; i++) {
-        held.push(Deno.listen({ hostname: "0.0.0.0", port: base + i }));
-      }
-      return base;
-    } catch {
-      // taken; try another
-    } finally {
-      for (const listener of held) listener.close();
-    }
-  }
-  throw new Error(`No run of ${count} free ports found`);
-}
-
-/** Runs `deno task client`'s program with the task's permission; returns exit code and output. */
-async function runClient(
-  args: string[],
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", `${ROOT}bin/client.ts`, ...args],
-    cwd: ROOT,
-    stdin: "null",
-    env: { NO_COLOR: "1" },
-    signal: AbortSignal.timeout(60_000),
-  }).output();
-  const text = new TextDecoder();
-  return { code, stdout: text.decode(stdout), stderr: text.decode(stderr) };
-}
-
-function alive(pid: number): boolean {
-  try {
-    Deno.kill(pid, "SIGCONT");
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { pidAlive as alive, spawnMesh } from "../helpers/mesh_process.ts";
+import { freePort, freePortRun } from "../helpers/free_port.ts";
+import { runClient } from "../helpers/client_process.ts";
 
 Deno.test("serve runs encoder.0, decoder.0, encoder_decoder.0 as processes with ports and logs; the client gets every tensor back", async () => {
   const logDir = await Deno.makeTempDir({ prefix: "meshwork-ed-logs-" });

@@ -4,18 +4,9 @@
  */
 
 import assert from "node:assert/strict";
-import { spawnMesh } from "../helpers/mesh_process.ts";
+import { pidAlive as alive, spawnMesh } from "../helpers/mesh_process.ts";
 import { freePort } from "../helpers/free_port.ts";
 import { eventually } from "../helpers/eventually.ts";
-
-function alive(pid: number): boolean {
-  try {
-    Deno.kill(pid, "SIGCONT"); // a signal that changes nothing: does the process exist?
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 Deno.test("a second SIGINT exits at once and takes the servers --initialize-request-plane started", async () => {
   const port = await freePort();

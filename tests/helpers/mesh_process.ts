@@ -112,3 +112,13 @@ export function spawnMesh(args: string[], options: SpawnOptions = {}): MeshProce
     },
   };
 }
+
+/** Whether a process with this id exists (a `SIGCONT` changes nothing about a running one). */
+export function pidAlive(pid: number): boolean {
+  try {
+    Deno.kill(pid, "SIGCONT");
+    return true;
+  } catch {
+    return false;
+  }
+}
