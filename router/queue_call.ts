@@ -17,8 +17,8 @@ import { type QueueHandle, WorkQueueFullError } from "../planes/work_queue.ts";
 import type { LocalCall } from "../protocol/call_options.ts";
 import { MeshError } from "../protocol/errors.ts";
 import { type EndpointAddress, formatAddress } from "../protocol/names.ts";
-import { decodeJson, encodeRequest, H } from "../protocol/wire.ts";
-import { sendCancel } from "./remote_call.ts";
+import { encodeRequest, H } from "../protocol/wire.ts";
+import { readFrame, sendCancel } from "./remote_call.ts";
 import type { ReplyInbox } from "./reply_inbox.ts";
 
 /** What a queued call needs: the bus, the inbox, and the endpoint's work queue. */
@@ -59,31 +59,11 @@ export async function* queueCall(
     await _submit(host, address, call.requestId, message, pending.subject);
     for (;;) {
       const frame = await pending.next();
-      switch (frame.kind) {
-        case "ack":
-        case "heartbeat":
-          continue;
-        case "data":
-          yield decodeJson(frame.data);
-          continue;
-        case "final":
-          finished = true;
-          yield decodeJson(frame.data);
-          return;
-        case "batch":
-          yield* decodeJson(frame.data) as unknown[];
-          continue;
-        case "batch_end":
-          finished = true;
-          yield* decodeJson(frame.data) as unknown[];
-          return;
-        case "end":
-          finished = true;
-          return;
-        case "error":
-          finished = true;
-          throw MeshError.fromBody(decodeJson(frame.data));
-      }
+      if (frame.kind === "error") finished = true; // the instance is done with it
+      const step = readFrame(frame);
+      if (step.over) finished = true;
+      for (const chunk of step.chunks) yield chunk;
+      if (step.over) return;
     }
   } finally {
     call.signal?.removeEventListener("abort", onAbort);

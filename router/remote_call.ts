@@ -12,7 +12,7 @@ import { MeshError } from "../protocol/errors.ts";
 import type { InstanceInfo } from "../protocol/instance_info.ts";
 import { controlSubject, type EndpointAddress, queueSubject } from "../protocol/names.ts";
 import { NotDeliveredError } from "../protocol/not_delivered_error.ts";
-import { CANCEL, decodeJson, encodeRequest, H } from "../protocol/wire.ts";
+import { CANCEL, decodeJson, encodeRequest, type Frame, H } from "../protocol/wire.ts";
 import type { ReplyInbox } from "./reply_inbox.ts";
 
 /** What a remote call needs: the bus, and the inbox the replies come back on. */
@@ -50,31 +50,11 @@ export async function* remoteCall(
     bus.publish(target?.subject ?? queueSubject(address), message, { reply: pending.subject });
     for (;;) {
       const frame = await pending.next();
-      switch (frame.kind) {
-        case "ack":
-        case "heartbeat":
-          continue;
-        case "data":
-          yield decodeJson(frame.data);
-          continue;
-        case "final":
-          finished = true;
-          yield decodeJson(frame.data);
-          return;
-        case "batch":
-          yield* decodeJson(frame.data) as unknown[];
-          continue;
-        case "batch_end":
-          finished = true;
-          yield* decodeJson(frame.data) as unknown[];
-          return;
-        case "end":
-          finished = true;
-          return;
-        case "error":
-          finished = true;
-          throw MeshError.fromBody(decodeJson(frame.data));
-      }
+      if (frame.kind === "error") finished = true; // the instance is done with it
+      const step = readFrame(frame);
+      if (step.over) finished = true;
+      for (const chunk of step.chunks) yield chunk;
+      if (step.over) return;
     }
   } catch (error) {
     if (error instanceof NotDeliveredError) finished = true;
@@ -83,6 +63,41 @@ export async function* remoteCall(
     call.signal?.removeEventListener("abort", onAbort);
     pending.close();
     if (!finished && pending.instance) sendCancel(bus, address, pending.instance, call.requestId);
+  }
+}
+
+/** What one reply frame means to the caller: the chunks it carries, and whether it ends the answer. */
+export interface FrameStep {
+  readonly chunks: readonly unknown[];
+  readonly over: boolean;
+}
+
+const _NOTHING: FrameStep = { chunks: [], over: false };
+const _END: FrameStep = { chunks: [], over: true };
+
+/**
+ * Reads one reply frame (`docs/protocol.md`): `ack` and `heartbeat` carry nothing, `data` and
+ * `final` one chunk, `batch` and `batch_end` several, `end` none; `final`, `batch_end` and `end`
+ * end the answer. An `error` frame is thrown as the `MeshError` it carries (check `kind` first
+ * to count it as the end).
+ */
+export function readFrame(frame: Frame): FrameStep {
+  switch (frame.kind) {
+    case "ack":
+    case "heartbeat":
+      return _NOTHING;
+    case "data":
+      return { chunks: [decodeJson(frame.data)], over: false };
+    case "final":
+      return { chunks: [decodeJson(frame.data)], over: true };
+    case "batch":
+      return { chunks: decodeJson(frame.data) as unknown[], over: false };
+    case "batch_end":
+      return { chunks: decodeJson(frame.data) as unknown[], over: true };
+    case "end":
+      return _END;
+    case "error":
+      throw MeshError.fromBody(decodeJson(frame.data));
   }
 }
 
