@@ -123,7 +123,7 @@ export async function main(args: string[]): Promise<void> {
           logLevel: logLevel as never,
           graceMs: positiveInt(options["grace-ms"], "grace-ms"),
           statusPort: positiveInt(options["status-port"], "status-port"),
-          ...(isWorker ? {} : {
+          ...(isWorker ? { nodeAgent: false } : {
             initializeRequestPlane: options["initialize-request-plane"] === true,
             logDir: (options["log-dir"] as string | undefined) ?? `/tmp/meshwork-logs/${Deno.pid}`,
             metricsPortBase: portNumber(options["metrics-port-base"], "metrics-port-base"),

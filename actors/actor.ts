@@ -10,7 +10,7 @@
  */
 
 import type { Bus, BusMessage, BusSubscription } from "../planes/bus.ts";
-import type { Clock, TimerId } from "../utils/clock.ts";
+import { type Clock, systemClock, type TimerId } from "../utils/clock.ts";
 import type { Ticker } from "../utils/ticker.ts";
 import type { Logger } from "../utils/logger.ts";
 import type { QueueConsumer, QueueHandle, QueueOptions } from "../planes/work_queue.ts";
@@ -25,7 +25,8 @@ import type { ComponentClient } from "./caller.ts";
 import type { Registration } from "./registration.ts";
 import type { ChildExit } from "./supervisor.ts";
 import { chunksOf } from "./handler_result.ts";
-import { InflightRequests } from "./inflight.ts";
+import { type Inflight, InflightRequests } from "./inflight.ts";
+import { type InstanceCounter, InstanceStats } from "./endpoint_stats.ts";
 import { publishFrame, type ReplyLoopHost, serveOverBus } from "./reply_loop.ts";
 import { consumeQueue, type QueueServing } from "./queue_serving.ts";
 import {
@@ -47,6 +48,8 @@ import {
 } from "../protocol/names.ts";
 import { CANCEL, decodeRequest, H } from "../protocol/wire.ts";
 import { NotDeliveredError } from "../protocol/not_delivered_error.ts";
+import type { SharedQueue } from "./shared_queue.ts";
+import { countedQueue } from "./counted_queue.ts";
 
 /** What an actor needs from the runtime that hosts it. */
 export interface ActorHost {
@@ -71,6 +74,10 @@ export interface ActorHost {
   workQueue?(address: EndpointAddress, options: QueueOptions): Promise<QueueHandle>;
   /** The process's data plane, for `ctx.data` (made on first use). */
   readonly data?: DataSource;
+  /** The namespace's shared queues, for `ctx.queue(name)` in start hooks. */
+  queue?(name: string): SharedQueue;
+  /** Hears of each counter an instance makes (`StartContext.counter`), to export it. */
+  onCounter?(counter: InstanceCounter): void;
 }
 
 /** One running instance of a component. */
@@ -84,6 +91,7 @@ export class Actor {
   #subscriptions: BusSubscription[] = [];
   #consumers: QueueConsumer[] = [];
   #keys: string[] = [];
+  #takenQueues = new Set<string>();
   #inflight: InflightRequests;
   #stopping = new AbortController();
   #state: "new" | "starting" | "running" | "stopping" | "stopped" = "new";
@@ -103,6 +111,8 @@ export class Actor {
   readonly maxInflight: number;
   /** How the instance serves from the work queue too; undefined: it does not. */
   readonly queue: QueueServing | undefined;
+  /** What the instance has served, per endpoint, and its counters (`StartContext.counter`). */
+  readonly endpointStats: InstanceStats;
 
   constructor(
     host: ActorHost,
@@ -120,6 +130,12 @@ export class Actor {
     this.queue = queue;
     const log = host.log.child({ component: definition.name, instance: id });
     this.#log = log;
+    const clock = host.clock;
+    this.endpointStats = new InstanceStats(
+      clock === systemClock ? () => performance.now() : () => clock.now(),
+      clock.now(),
+      host.onCounter ? (counter) => host.onCounter!(counter) : undefined,
+    );
     this.#inflight = new InflightRequests(
       host.clock,
       host.heartbeatMs,
@@ -142,10 +158,16 @@ export class Actor {
       log,
       instanceId: id,
       inflight: this.#inflight,
+      stats: this.endpointStats,
       busy: () => this.#atLimit() ? this.#busy() : undefined,
       accepting: () => this.#state === "running" || (this.#state === "stopping" && this.#draining),
       handle: (endpoint, request, call) => this.#handle(endpoint, request, call),
     };
+  }
+
+  /** The shared queues this actor takes items from (counted like endpoints, by queue name). */
+  get takenQueues(): string[] {
+    return [...this.#takenQueues];
   }
 
   /** The endpoint names this actor serves. */
@@ -158,9 +180,16 @@ export class Actor {
     return this.#state === "running";
   }
 
-  /** Requests being served now. */
+  /** Requests being served now, and shared-queue items held (taken, not yet done). */
   get inflightCount(): number {
-    return this.#inflight.size;
+    let held = 0;
+    for (const name of this.#takenQueues) held += this.endpointStats.endpoint(name).inflight;
+    return this.#inflight.size + held;
+  }
+
+  /** The instance's counters by name (`StartContext.counter`). */
+  get counters(): ReadonlyMap<string, InstanceCounter> {
+    return this.endpointStats.counters;
   }
 
   /** Messages dropped because they were not valid request envelopes. */
@@ -196,6 +225,16 @@ export class Actor {
         client: (target, options) => host.client(target, options),
         runtime: host.handle,
         fail: (error) => this.fail(error),
+        counter: (name, help) => this.endpointStats.counter(name, help),
+        done: () => void this.finish(),
+        queue: <T>(name: string) => {
+          if (!host.queue) throw new Error("This runtime has no shared queues");
+          return countedQueue(
+            host.queue(name) as SharedQueue<T>,
+            () => this.endpointStats.endpoint(name),
+            () => this.#takenQueues.add(name),
+          );
+        },
         signal: this.#stopping.signal,
       })
       : this.definition.endpoints!;
@@ -249,6 +288,17 @@ export class Actor {
   }
 
   /**
+   * Ends the instance by itself, as done (`ctx.done()`): it stops gracefully like `stop`, then
+   * `exited` settles as normal, so a `transient` or `temporary` child is not restarted.
+   */
+  async finish(graceMs = 10_000): Promise<void> {
+    if (this.#state !== "running" && this.#state !== "starting") return;
+    this.#log.info("Instance done");
+    await this.stop(graceMs);
+    this.#exit({ normal: true });
+  }
+
+  /**
    * Fails the instance: it deregisters at once, its in-flight callers get `instance_lost`, and
    * `exited` settles so that its supervisor starts a fresh instance (under a new id). For
    * background work that cannot go on (`ctx.fail()` in a start hook); idempotent.
@@ -284,18 +334,25 @@ export class Actor {
     if (!this.#endpoints.has(endpoint) || this.#state !== "running") {
       throw new NotDeliveredError("instance_gone", this.id);
     }
-    if (this.#atLimit()) throw this.#busy();
+    const stats = this.endpointStats.endpoint(endpoint);
+    if (this.#atLimit()) {
+      const busy = this.#busy();
+      stats.refuse(busy.message);
+      throw busy;
+    }
+    const startedAt = stats.start();
     const inflight = this.#inflight.track(call.requestId, call.deadline);
     const callerSignal = call.signal;
     const onAbort = () => inflight.controller.abort(callerSignal!.reason);
     callerSignal?.addEventListener("abort", onAbort, { once: true });
     if (callerSignal?.aborted) onAbort();
     let ended = false;
-    const end = () => {
+    const end = (error?: unknown) => {
       if (ended) return;
       ended = true;
       callerSignal?.removeEventListener("abort", onAbort);
       this.#inflight.untrack(call.requestId, inflight);
+      stats.finish(startedAt, error === undefined ? undefined : _failure(error, inflight));
     };
     let chunks: AsyncIterator<unknown>;
     try {
@@ -307,7 +364,7 @@ export class Actor {
         signal: inflight.controller.signal,
       }))[Symbol.asyncIterator]();
     } catch (error) {
-      end();
+      end(error);
       throw error;
     }
     const settle = (step: IteratorResult<unknown>) => {
@@ -315,7 +372,7 @@ export class Actor {
       return step;
     };
     const fail = (error: unknown): never => {
-      end();
+      end(error);
       throw error;
     };
     const iterator: AsyncIterableIterator<unknown> = {
@@ -467,4 +524,15 @@ export class Actor {
       `Instance "${this.id}" is serving ${this.#inflight.size} requests, its limit`,
     );
   }
+}
+
+/**
+ * The error a local request ended with, as its stats count it (the message an error frame would
+ * carry over the bus); `undefined` when the caller cancelled it, which is no error of the instance.
+ */
+function _failure(error: unknown, request: Inflight): string | undefined {
+  const signal = request.controller.signal;
+  if (!signal.aborted) return MeshError.from(error).message;
+  const reason = signal.reason;
+  return reason instanceof MeshError && reason.code !== "cancelled" ? reason.message : undefined;
 }

@@ -26,6 +26,7 @@ import type { Logger } from "../utils/logger.ts";
 import type { CallOptions } from "../protocol/call_options.ts";
 import type { ComponentClient } from "./caller.ts";
 import type { Descriptor, PutOptions } from "../planes/data_plane.ts";
+import type { SharedQueue } from "./shared_queue.ts";
 
 /** Any component, whatever its config and dependencies. */
 // deno-lint-ignore no-explicit-any
@@ -146,6 +147,23 @@ export interface StartContext<C = Record<string, unknown>, D extends DependsMap 
    * instance with backoff.
    */
   fail(error: unknown): void;
+  /**
+   * Reports that this instance has finished its work (a queue taker whose queue has ended): it
+   * stops gracefully and, with `ServiceArgs.restart` `transient` or `temporary`, is not restarted;
+   * a process whose instances have all finished exits 0.
+   */
+  done(): void;
+  /**
+   * The namespace's shared queue `name` (HPE Dragon's queues): put values on it, take them in
+   * any number of instances, anywhere; see `actors/shared_queue.ts`.
+   */
+  queue<T = unknown>(name: string): SharedQueue<T>;
+  /**
+   * A counter of this instance (`name`: `[a-z][a-z0-9_]*`), exported on `/metrics` as
+   * `mesh_<name>_total{component,instance}`: `const tokens = ctx.counter("tokens", "Tokens
+   * generated")`, then `tokens.add(n)` in a handler. The same name gives the same counter.
+   */
+  counter(name: string, help: string): { add(n: number): void };
   /** Aborts when the instance stops (a start hook that waits should give up then). */
   readonly signal: AbortSignal;
 }

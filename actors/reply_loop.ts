@@ -28,6 +28,7 @@ import { settledSoon } from "../utils/settled_soon.ts";
 import { chunksOf } from "./handler_result.ts";
 import type { Inflight, InflightJob, InflightRequests } from "./inflight.ts";
 import type { RequestCall } from "./request_context.ts";
+import type { InstanceStats } from "./endpoint_stats.ts";
 
 /** What the reply loop needs from the actor that serves the request. */
 export interface ReplyLoopHost {
@@ -36,6 +37,8 @@ export interface ReplyLoopHost {
   readonly log: Logger;
   readonly instanceId: string;
   readonly inflight: InflightRequests;
+  /** Where each finished request is counted, per endpoint. */
+  readonly stats: InstanceStats;
   /** The `busy` error when the actor is at its in-flight limit; otherwise `undefined`. */
   busy(): MeshError | undefined;
   /** Whether the actor serves a request delivered now (running, or draining in a stop). */
@@ -65,8 +68,10 @@ export async function serveOverBus(
 ): Promise<void> {
   const { requestId, reply } = envelope;
   const { bus, instanceId } = host;
+  const stats = host.stats.endpoint(endpoint);
   const busy = job === undefined ? host.busy() : undefined;
   if (busy) {
+    stats.refuse(busy.message);
     try {
       bus.publish(reply, encodeFrame(0, "error", instanceId, encodeJson(busy.toBody())));
     } catch {
@@ -74,6 +79,9 @@ export async function serveOverBus(
     }
     return;
   }
+  const startedAt = stats.start();
+  // The message of the error frame the request ends with, if it does.
+  let failure: string | undefined;
   const request = host.inflight.track(requestId, envelope.deadline, reply);
   if (job !== undefined) request.job = job;
   const send = (kind: FrameKind, data?: Uint8Array) => {
@@ -105,7 +113,10 @@ export async function serveOverBus(
   } catch (error) {
     const reason = request.controller.signal.reason;
     if (request.controller.signal.aborted && reason instanceof MeshError) {
-      if (reason.code !== "cancelled") send("error", encodeJson(reason.toBody()));
+      if (reason.code !== "cancelled") {
+        failure = reason.message;
+        send("error", encodeJson(reason.toBody()));
+      }
     } else if (job !== undefined && !host.accepting()) {
       // A job handed out while the instance stops: another instance takes it.
     } else {
@@ -113,10 +124,12 @@ export async function serveOverBus(
       if (meshError.code === "internal") {
         host.log.error("Handler failed", { request_id: requestId, endpoint, error });
       }
+      failure = meshError.message;
       send("error", encodeJson(meshError.toBody()));
     }
   } finally {
     host.inflight.untrack(requestId, request);
+    stats.finish(startedAt, failure);
     if (job !== undefined) {
       if (_lost(request) || !host.accepting()) job.nak();
       else job.ack();

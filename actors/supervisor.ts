@@ -69,6 +69,8 @@ export interface SupervisorOptions {
   clock?: Clock;
   logger?: Logger;
   random?: () => number;
+  /** Called once every child has ended for good (done, and not to be restarted). */
+  onFinished?: () => void;
 }
 
 /** The supervisor gave up: too many restarts too quickly. */
@@ -92,6 +94,8 @@ interface Slot {
   generation: number;
   failures: number;
   startedAt: number;
+  /** Ended and not to be restarted. */
+  ended?: boolean;
 }
 
 /** A supervisor of an ordered list of children. */
@@ -109,6 +113,7 @@ export class Supervisor {
   #busy: Promise<void> = Promise.resolve();
   #stats: SupervisorStats = { restarts: {}, escalations: 0 };
   #wake: (() => void) | undefined;
+  #onFinished?: () => void;
   /** Settles when the supervisor ends: stopped (normal) or gave up (an `EscalationError`). */
   readonly exited: Promise<ChildExit>;
 
@@ -130,6 +135,7 @@ export class Supervisor {
     this.#log = (options.logger ?? silentLogger).child({ supervisor: name });
     this.#random = options.random ?? Math.random;
     this.#backoff = options.backoff ?? {};
+    this.#onFinished = options.onFinished;
     this.exited = new Promise((resolve) => (this.#exit = resolve));
   }
 
@@ -168,6 +174,11 @@ export class Supervisor {
       }
     });
     if (failure) throw failure.error;
+  }
+
+  /** Every child has ended for good (done, and not to be restarted). */
+  get finished(): boolean {
+    return this.#slots.length > 0 && this.#slots.every((slot) => slot.ended);
   }
 
   /** Stops every child in reverse order; `exited` settles as normal. Idempotent. */
@@ -262,6 +273,8 @@ export class Supervisor {
     const reason = exit.normal ? "normal" : exit.error;
     if (restart === "temporary" || (restart === "transient" && exit.normal)) {
       this.#log.info("Child ended; not restarted", { child: id, restart, reason });
+      slot.ended = true;
+      if (this.finished) this.#onFinished?.();
       return;
     }
     if (!this.#window.record()) {

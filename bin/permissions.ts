@@ -15,7 +15,7 @@ export const MESH_PERMISSIONS: readonly string[] = [
   "--allow-net",
   "--allow-env",
   "--allow-read",
-  "--allow-sys=hostname,networkInterfaces",
+  "--allow-sys=hostname,networkInterfaces,loadavg,systemMemoryInfo,cpus",
 ];
 
 /**

@@ -24,9 +24,12 @@ import { type GatewaySettings, withGatewayFields } from "../gateway/settings.ts"
 import { serveStatus } from "../gateway/status_server.ts";
 import { type LocalPlanes, startLocalPlanes } from "../runtime/local_planes.ts";
 import { type Mesh, startMesh } from "../runtime/start_mesh.ts";
+import { MeshOverviewSource } from "../runtime/mesh_overview.ts";
 import type { WorkerDescription } from "../runtime/worker_description.ts";
 import type { LogLevel } from "../utils/logger.ts";
 import { loadGraph } from "./load_graph.ts";
+import { registerMetricsEndpoints, startNodeAgent } from "./metrics_endpoints.ts";
+import { listScrapeTargets } from "../runtime/scrape_targets.ts";
 import { MESH_PERMISSIONS } from "./permissions.ts";
 
 /** What `serve` needs to know. */
@@ -66,6 +69,11 @@ export interface ServeSettings {
   metricsPortBase?: number;
   /** Told about each worker just before it starts. */
   onWorker?: (worker: WorkerDescription) => void;
+  /**
+   * Run the node telemetry agent when the config has a `telemetry:` section. Default true; the
+   * `worker` command (and so every child process of `serve`) says false: one agent per node.
+   */
+  nodeAgent?: boolean;
   /** Told about the servers `initializeRequestPlane` started, once they serve. */
   onLocalPlanes?: (planes: LocalPlanes) => void;
 }
@@ -75,6 +83,8 @@ export interface RunningMesh extends Mesh {
   gateway?: GatewayServer;
   /** The status port server, when one was asked for. */
   status?: GatewayServer;
+  /** The node telemetry agent's server, when it runs (`telemetry:`). */
+  telemetry?: GatewayServer;
   /** The NATS and etcd servers it started (`initializeRequestPlane`), stopped after the mesh. */
   localPlanes?: LocalPlanes;
 }
@@ -157,17 +167,28 @@ async function _serveOn(
   try {
     const status = statusPort === undefined ? undefined : _serveStatusPort(mesh, statusPort);
     const gateway = _serveFront(mesh, config, settings.env);
+    const telemetry = config.telemetry && settings.nodeAgent !== false
+      ? await startNodeAgent(mesh, config.telemetry)
+      : undefined;
+    await registerMetricsEndpoints(mesh, {
+      gateway,
+      status,
+      telemetry,
+      advertise: config.metricsAdvertise,
+    });
     mesh.announce([
       ...(gateway ? [`gateway on http://${gateway.hostname}:${gateway.port}`] : []),
       ...(status ? [`status on port ${status.port}`] : []),
+      ...(telemetry ? [`node telemetry on port ${telemetry.port}`] : []),
     ]);
-    if (!localPlanes) return { ...mesh, gateway, status };
+    if (!localPlanes) return { ...mesh, gateway, status, telemetry };
     const stopMesh = mesh.stop;
     let stopping: Promise<void> | undefined;
     return {
       ...mesh,
       gateway,
       status,
+      telemetry,
       localPlanes,
       stop: () =>
         stopping ??= stopMesh().finally(async () => {
@@ -196,6 +217,10 @@ export function runUntilSignalled(mesh: RunningMesh): Promise<void> {
             "service manager can restart the process",
         ),
       );
+    });
+    mesh.finished.then(() => {
+      mesh.log.info("Every instance here has finished its work; exiting");
+      mesh.stop().then(resolve, reject);
     });
     let signals = 0;
     const onSignal = (signal: Deno.Signal) => {
@@ -249,6 +274,7 @@ function _serveFront(
   }
   const values = config.components[front.name]!.values as unknown as GatewaySettings;
   const client = mesh.runtime.client(front);
+  const overviews = new MeshOverviewSource(mesh.runtime);
   const app = createGatewayApp({
     generate: (body, ctx) =>
       client.generate(body, {
@@ -264,6 +290,8 @@ function _serveFront(
     apiKeys: [...values.api_keys, ...envValue(env, "MESH_API_KEYS") ?? []],
     logger: mesh.log.child({ component: "gateway" }),
     metricsRegistry: mesh.metrics,
+    scrapeTargets: () => listScrapeTargets(mesh.runtime.registry, mesh.runtime.namespace),
+    overview: () => overviews.latest(),
   });
   const server = serveGateway(app, { port: values.port, hostname: values.host });
   mesh.attach(server);

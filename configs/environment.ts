@@ -175,6 +175,12 @@ export const ENVIRONMENT = {
     default: "`data_plane.host`, or the first non-loopback IPv4 address when that is `0.0.0.0`",
     parse: _text,
   },
+  MESH_METRICS_ADVERTISE: {
+    meaning: "Host the registry's Prometheus scrape targets name for this process's metrics " +
+      "ports, which Prometheus must reach; beats `telemetry.advertise`",
+    default: "the listening host, or the first non-loopback IPv4 address when that is `0.0.0.0`",
+    parse: _text,
+  },
   MESH_PARENT_PID: {
     meaning: "Set by `serve` on the instance processes it starts (`ServiceArgs.processes`): " +
       "its own PID",

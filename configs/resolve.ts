@@ -31,6 +31,7 @@ import type { Environment } from "./environment.ts";
 import { applyOverride } from "./overrides.ts";
 import { type EtcdConfig, type NatsConfig, resolvePlane } from "./plane_settings.ts";
 import { type DataPlaneConfig, resolveDataPlane } from "./data_plane_settings.ts";
+import { resolveMetricsAdvertise, type TelemetryConfig } from "./telemetry_settings.ts";
 import { type ConfigDocument, NAME, TOP_LEVEL_KEYS } from "./yaml_document.ts";
 
 /** The config after schemas, overrides, environment and defaults are applied. */
@@ -49,6 +50,10 @@ export interface ResolvedConfig {
    * nothing sets it (every default applies).
    */
   dataPlane?: DataPlaneConfig;
+  /** The `telemetry:` section; absent when the file has none (no node agent runs). */
+  telemetry?: TelemetryConfig;
+  /** Host the scrape targets name: `MESH_METRICS_ADVERTISE`, else `telemetry.advertise`. */
+  metricsAdvertise?: string;
   components: Record<string, ResolvedComponent>;
 }
 
@@ -103,6 +108,9 @@ export function resolveConfig(
   if (etcd) config.etcd = etcd;
   const dataPlane = resolveDataPlane(doc.dataPlane, env);
   if (dataPlane) config.dataPlane = dataPlane;
+  if (doc.telemetry) config.telemetry = doc.telemetry;
+  const metricsAdvertise = resolveMetricsAdvertise(doc.telemetry, env);
+  if (metricsAdvertise !== undefined) config.metricsAdvertise = metricsAdvertise;
   return config;
 }
 

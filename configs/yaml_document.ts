@@ -2,7 +2,7 @@
  * The first phase of loading a config (DESIGN.md §7): {@linkcode readConfigFile} /
  * {@linkcode parseConfigText} parse the YAML, keeping the line and column of every key and value,
  * and check the top-level keys (`namespace`, `graph`, `nats`, `etcd`, `log_level`,
- * `metrics_port_base`, `data_plane`). Other
+ * `metrics_port_base`, `data_plane`, `telemetry`). Other
  * top-level keys are kept as raw component sections, which `resolveConfig` (resolve.ts) checks.
  *
  * @example
@@ -23,6 +23,7 @@ import { ConfigError, type Position } from "./config_error.ts";
 import { type ConfigEntry, type ConfigNode, describeNode, nodeString } from "./config_node.ts";
 import { type EtcdConfig, type NatsConfig, readPlaneSection } from "./plane_settings.ts";
 import { type DataPlaneConfig, readDataPlaneSection } from "./data_plane_settings.ts";
+import { readTelemetrySection, type TelemetryConfig } from "./telemetry_settings.ts";
 
 /** A parsed config file: checked top-level keys plus the raw component sections. */
 export interface ConfigDocument {
@@ -41,6 +42,8 @@ export interface ConfigDocument {
   metricsPortBase?: number;
   /** The `data_plane:` section (data_plane_settings.ts). */
   dataPlane?: DataPlaneConfig;
+  /** The `telemetry:` section (telemetry_settings.ts): present means a node agent runs. */
+  telemetry?: TelemetryConfig;
   /** Every other top-level key, in file order; checked by `resolveConfig`. */
   sections: ConfigEntry[];
 }
@@ -54,6 +57,7 @@ export const TOP_LEVEL_KEYS = [
   "log_level",
   "metrics_port_base",
   "data_plane",
+  "telemetry",
 ] as const;
 
 /** A valid namespace or component name. */
@@ -159,6 +163,8 @@ export function parseConfigText(text: string, fileName: string): ConfigDocument 
       doc.etcd = readPlaneSection(fileName, "etcd", value);
     } else if (key === "data_plane") {
       doc.dataPlane = readDataPlaneSection(fileName, value);
+    } else if (key === "telemetry") {
+      doc.telemetry = readTelemetrySection(fileName, value);
     } else {
       doc.sections.push(entry);
     }

@@ -4,7 +4,8 @@
  *
  * The app is assembled here, Hono-style: the middleware is attached once with `app.use` (the
  * request log, then the API keys, which guard every route but the open probes), then the routes
- * are mounted, one file each: `./routes/generate.ts` and `./routes/ops.ts`. The answer's form
+ * are mounted, one file each: `./routes/generate.ts`, `./routes/ops.ts` and, when an `overview`
+ * is given, the live page `./routes/dashboard.ts` (`/dashboard`). The answer's form
  * follows `Accept` (see `./routes/generate/response_modes.ts`).
  *
  * The gateway waits for the first chunk (or the first error) before it sends the status, so an
@@ -41,6 +42,8 @@ import { requestLog } from "./middleware/request_log.ts";
 import { type GatewayOptions, resolveGatewayOptions } from "./options.ts";
 import { generateRoutes } from "./routes/generate.ts";
 import { OPEN_OPS_PATHS, OPS_PATHS, opsRoutes } from "./routes/ops.ts";
+import { PROMETHEUS_SD_PATH, prometheusSdRoutes } from "./routes/prometheus_sd.ts";
+import { DASHBOARD_PAGE_PATH, DASHBOARD_PATHS, dashboardRoutes } from "./routes/dashboard.ts";
 
 export {
   DEFAULT_BODY_TIMEOUT_MS,
@@ -61,9 +64,12 @@ export function createGatewayApp(options: GatewayOptions): Hono {
   const registry = options.metricsRegistry ?? new Registry();
   const app = new Hono();
 
-  app.use("*", requestLog({ logger, metrics: gatewayMetrics(registry), probePaths: OPS_PATHS }));
+  const probePaths = new Set([...OPS_PATHS, ...DASHBOARD_PATHS, PROMETHEUS_SD_PATH]);
+  app.use("*", requestLog({ logger, metrics: gatewayMetrics(registry), probePaths }));
   if (resolved.apiKeys.length) {
-    app.use("*", apiKeys({ keys: resolved.apiKeys, open: OPEN_OPS_PATHS }));
+    // The dashboard page checks its own `?key=` (a browser opening a URL sends no header).
+    const open = new Set([...OPEN_OPS_PATHS, DASHBOARD_PAGE_PATH, PROMETHEUS_SD_PATH]);
+    app.use("*", apiKeys({ keys: resolved.apiKeys, open }));
   }
   app.onError((error, c) =>
     errorResponse(error, {
@@ -83,5 +89,12 @@ export function createGatewayApp(options: GatewayOptions): Hono {
       metrics: resolved.metrics ?? (() => renderMetrics(registry)),
     }),
   );
+  if (resolved.overview) {
+    app.route("/", dashboardRoutes({ overview: resolved.overview, apiKeys: resolved.apiKeys }));
+  }
+  if (options.scrapeTargets) {
+    // Prometheus HTTP service discovery, open like /metrics.
+    app.route("/", prometheusSdRoutes({ targets: () => options.scrapeTargets!() }));
+  }
   return app;
 }

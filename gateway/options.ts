@@ -10,6 +10,7 @@ import type { Registry } from "prom-client";
 import { type Clock, systemClock } from "../utils/clock.ts";
 import { type Logger, silentLogger } from "../utils/logger.ts";
 import type { GenerateContext, GenerateRouteOptions } from "./routes/generate.ts";
+import type { ScrapeTarget } from "../runtime/scrape_targets.ts";
 
 export type { GenerateContext } from "./routes/generate.ts";
 
@@ -60,6 +61,18 @@ export interface GatewayOptions {
   metricsRegistry?: Registry;
   /** The clock for the request deadline and the body time-out. Default: the system clock. */
   clock?: Clock;
+  /**
+   * The mesh's live scrape targets: with it, `GET /prometheus/targets` serves Prometheus HTTP
+   * service discovery (see `./routes/prometheus_sd.ts`), open like `/metrics`. Default: no route.
+   */
+  scrapeTargets?(): Promise<readonly ScrapeTarget[]>;
+  /**
+   * The JSON snapshot behind the live page: with it, `GET /dashboard` serves the page and
+   * `GET /dashboard/data` this snapshot (see `./routes/dashboard.ts`). With `apiKeys` set, open
+   * the page as `/dashboard?key=<key>`; its script sends the key as the bearer header. Default:
+   * no dashboard.
+   */
+  overview?(): Promise<unknown>;
 }
 
 /** The default for {@linkcode GatewayOptions.bodyTimeoutMs}. */
@@ -75,6 +88,7 @@ export interface ResolvedGatewayOptions extends GenerateRouteOptions {
   ready: GatewayOptions["ready"];
   metrics?: GatewayOptions["metrics"];
   apiKeys: readonly string[];
+  overview?: GatewayOptions["overview"];
 }
 
 /**
@@ -87,6 +101,7 @@ export function resolveGatewayOptions(options: GatewayOptions): ResolvedGatewayO
     health: () => options.health(),
     ready: () => options.ready(),
     metrics: options.metrics && (() => options.metrics!()),
+    overview: options.overview && (() => options.overview!()),
     maxBodyBytes: _nonNegative("maxBodyBytes", options.maxBodyBytes, DEFAULT_MAX_BODY_BYTES),
     bodyTimeoutMs: _nonNegative("bodyTimeoutMs", options.bodyTimeoutMs, DEFAULT_BODY_TIMEOUT_MS),
     requestTimeoutMs: _nonNegative(

@@ -41,6 +41,10 @@ import type { QueueServing } from "../actors/queue_serving.ts";
 import type { DataSource } from "../actors/request_context.ts";
 import { type DataPlane, DEFAULT_DATA_THRESHOLD } from "../planes/data_plane.ts";
 import { MemoryDataPlane } from "../planes/memory/memory_data_plane.ts";
+import { ServiceResponder } from "./service_discovery.ts";
+import type { InstanceCounter } from "../actors/endpoint_stats.ts";
+import type { SharedQueue } from "../actors/shared_queue.ts";
+import { SharedQueueSet } from "./shared_queues.ts";
 
 /** The version every instance registers. */
 export const MESHWORK_VERSION = "0.1.0";
@@ -139,6 +143,8 @@ export class Runtime {
   readonly heartbeatMs: number;
   readonly pid: number;
   readonly version = MESHWORK_VERSION;
+  /** The shared queues of the namespace (`runtime.queue(name)`). */
+  readonly queues: SharedQueueSet;
   #clientDefaults: ClientSettings;
   #actors = new Map<string, Actor>();
   #views = new Map<string, InstanceView>();
@@ -146,6 +152,10 @@ export class Runtime {
   #closed = false;
   #supervisors: Supervisor[] = [];
   #fatalListeners = new Set<(error: unknown) => void>();
+  #counterListeners = new Set<(counter: InstanceCounter) => void>();
+  /** Answers the NATS services protocol (`$SRV`, ADR-32) for the instances served here. */
+  #services: ServiceResponder;
+  #finishedListeners = new Set<() => void>();
   #graceMs = 10_000;
   #actorHost: ActorHost;
   #openWorkQueue: () => Promise<WorkQueue>;
@@ -192,6 +202,24 @@ export class Runtime {
       ackTimeoutMs: options.ackTimeoutMs,
       heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 4 * this.heartbeatMs,
     });
+    this.#services = new ServiceResponder({
+      bus: this.bus,
+      instances: () => this.#actors.values(),
+      namespace: this.namespace,
+      hostname: this.hostname,
+      pid: this.pid,
+      version: this.version,
+      logger: this.log,
+    });
+    this.queues = new SharedQueueSet({
+      namespace: this.namespace,
+      bus: this.bus,
+      registry: this.registry,
+      registration: this.keeper,
+      clock: this.clock,
+      log: this.log,
+      workQueue: () => this.#plane(),
+    });
     this.#actorHost = {
       bus: this.bus,
       registration: this.keeper,
@@ -206,7 +234,11 @@ export class Runtime {
       handle: this.handle,
       client: (target, options) => this.client(target, options),
       workQueue: (address, options) => this.workQueue(address, options),
+      queue: (name) => this.queue(name),
       data,
+      onCounter: (counter) => {
+        for (const listener of this.#counterListeners) listener(counter);
+      },
     };
   }
 
@@ -240,6 +272,31 @@ export class Runtime {
     return handle;
   }
 
+  /**
+   * The shared queue `name` of this runtime's namespace (HPE Dragon's queues): put values on it
+   * from any process, take them in any number of others (`actors/shared_queue.ts`).
+   */
+  queue<T = unknown>(name: string): SharedQueue<T> {
+    return this.queues.queue<T>(name);
+  }
+
+  /**
+   * Jobs stored and not yet done in every work queue this process has opened (endpoint queues
+   * and shared queues), by work-queue name; a queue that cannot be read now is left out.
+   */
+  async queueDepths(): Promise<Map<string, number>> {
+    const depths = await this.queues.depths();
+    for (const handle of this.#queues.values()) {
+      try {
+        const queue = await handle;
+        if (!depths.has(queue.name)) depths.set(queue.name, await queue.pending());
+      } catch {
+        // not reachable now: left out
+      }
+    }
+    return depths;
+  }
+
   #plane(): Promise<WorkQueue> {
     this.#workQueue ??= this.#openWorkQueue().catch((error) => {
       this.#workQueue = undefined;
@@ -268,6 +325,7 @@ export class Runtime {
   async serve(definition: AnyComponent, options: ServeOptions = {}): Promise<Actor[]> {
     if (this.#closed) throw new Error("The runtime has shut down");
     await this.keeper.start();
+    this.#services.start();
     const count = options.instances ?? 1;
     const first: Actor[] = [];
     const specs: ChildSpec[] = Array.from({ length: count }, (_, i) => ({
@@ -307,6 +365,11 @@ export class Runtime {
       backoff: options.backoff,
       clock: this.clock,
       logger: this.log,
+      onFinished: () => {
+        if (!this.#closed && this.#supervisors.every((s) => s.finished)) {
+          for (const listener of this.#finishedListeners) listener();
+        }
+      },
     });
     this.#supervisors.push(supervisor);
     await supervisor.start();
@@ -319,6 +382,21 @@ export class Runtime {
   /** The supervisors of the components served here, in start order. */
   get supervisors(): readonly Supervisor[] {
     return this.#supervisors;
+  }
+
+  /**
+   * Listens for every instance served here having finished by itself (`ctx.done()`, and not to
+   * be restarted): the process has nothing left to do and may exit 0.
+   */
+  onFinished(listener: () => void): () => void {
+    this.#finishedListeners.add(listener);
+    return () => this.#finishedListeners.delete(listener);
+  }
+
+  /** Listens for each counter an instance served here makes (`StartContext.counter`). */
+  onCounter(listener: (counter: InstanceCounter) => void): () => void {
+    this.#counterListeners.add(listener);
+    return () => this.#counterListeners.delete(listener);
   }
 
   /**
@@ -419,12 +497,14 @@ export class Runtime {
     if (this.#closed) return;
     this.#closed = true;
     this.#graceMs = graceMs;
+    this.#services.stop();
     await Promise.all([...this.#supervisors].reverse().map((supervisor) => supervisor.stop()));
     this.#actors.clear();
     await this.keeper.stop();
     for (const client of this.#clients.values()) client.close();
     await Promise.all([...this.#views.values()].map((view) => view.close()));
     this.inbox.close();
+    this.queues.close();
     this.#actorHost.ticker?.stop();
     await this.#ownWorkQueue?.close();
     if (this.#ownDataPlane) await this.#dataPlane?.close();

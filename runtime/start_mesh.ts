@@ -112,6 +112,11 @@ export interface Mesh {
   stop(): Promise<void>;
   /** Settles with the error when a supervisor gives up (restart intensity exceeded). */
   fatal: Promise<unknown>;
+  /**
+   * Settles when every instance of this process has finished by itself (`ctx.done()`, not to be
+   * restarted) and no component runs as child processes: nothing is left to do.
+   */
+  finished: Promise<void>;
 }
 
 /** Starts the components of a graph as the settings say; on failure, stops what started. */
@@ -147,6 +152,11 @@ export async function startMesh(settings: MeshSettings): Promise<Mesh> {
   let reportFatal!: (error: unknown) => void;
   const fatal = new Promise<unknown>((resolve) => (reportFatal = resolve));
   runtime.onFatal(reportFatal);
+  const finished = new Promise<void>((resolve) =>
+    runtime.onFinished(() => {
+      if (processes.length === 0) resolve();
+    })
+  );
   let stopping: Promise<void> | undefined;
   const mesh: Mesh = {
     runtime,
@@ -175,6 +185,7 @@ export async function startMesh(settings: MeshSettings): Promise<Mesh> {
         log.info("Stopped");
       })(),
     fatal,
+    finished,
   };
 
   let nextPort = settings.metricsPortBase ?? config.metricsPortBase;

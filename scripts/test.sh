@@ -8,10 +8,12 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pair in nats-server:nats-server etcd:etcd-server ip:iproute2 unshare:util-linux; do
+for pair in nats-server:nats-server etcd:etcd-server ip:iproute2 unshare:util-linux \
+  prometheus:prometheus chromium:chromium jupyter-nbconvert:jupyter-nbconvert; do
   bin=${pair%%:*} pkg=${pair##*:}
   command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || need+=("$pkg")
 done
+/usr/bin/python3 -c 'import nbclient' >/dev/null 2>&1 || need+=(python3-nbclient)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "${CI:-}" = "true" ]; then
     echo "test: missing ${need[*]}; CI must install them (apt-get install -y ${need[*]})" >&2

@@ -25,9 +25,13 @@ async function decoderState(
       instances: { component: string; pid: number; hostname: string }[];
     };
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`, { signal })).text();
-    const inflight = /^mesh_inflight_requests\{component="decoder"\} (\d+)/m.exec(metrics);
+    const inflight = [
+      ...metrics.matchAll(
+        /^mesh_inflight_requests\{component="decoder",instance="[^"]+"\} (\d+)/gm,
+      ),
+    ].reduce((sum, match) => sum + Number(match[1]), 0);
     const pids = health.instances.filter((i) => i.component === "decoder").map((i) => i.pid);
-    return { pids, inflight: Number(inflight?.[1] ?? 0) };
+    return { pids, inflight };
   } catch {
     return undefined;
   }

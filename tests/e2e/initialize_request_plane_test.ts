@@ -32,7 +32,7 @@ Deno.test("a second SIGINT exits at once and takes the servers --initialize-requ
   }).then((response) => response.body?.cancel(), () => {});
   await eventually("the request is in flight", async () => {
     const health = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text());
-    return /^mesh_inflight_requests\{component="Worker"\} 1$/m.test(health);
+    return /^mesh_inflight_requests\{component="Worker",instance="[^"]+"\} 1$/m.test(health);
   });
   serve.kill("SIGINT");
   await serve.waitForOutput(/Shutting down/, 10_000);

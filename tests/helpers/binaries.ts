@@ -12,6 +12,10 @@ export const PACKAGES: Record<string, string> = {
   etcd: "etcd-server",
   ip: "iproute2",
   unshare: "util-linux",
+  setsid: "util-linux",
+  prometheus: "prometheus",
+  chromium: "chromium",
+  jupyter: "jupyter-nbconvert python3-nbclient",
 };
 
 const SEARCH_PATH = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];

@@ -168,7 +168,7 @@ Deno.test("resolveConfig() rejects an unknown top-level key with the allowed nam
   assert.equal(
     errorOf(() => load("namespace: ns\n\nProcesor:\n  router: random\n")),
     'configs/x.yaml:3:1: unknown key "Procesor"; expected one of namespace, graph, nats, etcd, ' +
-      "log_level, metrics_port_base, data_plane, Frontend, Processor, Worker",
+      "log_level, metrics_port_base, data_plane, telemetry, Frontend, Processor, Worker",
   );
 });
 

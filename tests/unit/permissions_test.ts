@@ -36,7 +36,7 @@ Deno.test("MESH_PERMISSIONS: network, environment, reading files, the hostname a
     "--allow-env",
     "--allow-net",
     "--allow-read",
-    "--allow-sys=hostname,networkInterfaces",
+    "--allow-sys=hostname,networkInterfaces,loadavg,systemMemoryInfo,cpus",
   ]);
 });
 

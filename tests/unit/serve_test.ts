@@ -164,7 +164,7 @@ Deno.test("a worker process answers /live, /ready and /metrics on its status por
       text = await (await fetch(`${base}/metrics`)).text();
     }
     assert.match(text, /^mesh_instances\{component="Worker"\} 2$/m);
-    assert.match(text, /^mesh_inflight_requests\{component="Worker"\} 0$/m);
+    assert.match(text, /^mesh_inflight_requests\{component="Worker",instance="[0-9a-f]+"\} 0$/m);
   } finally {
     await mesh.stop();
   }
