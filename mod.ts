@@ -43,12 +43,7 @@ export type {
 export { MeshError } from "./protocol/errors.ts";
 export type { MeshErrorCode } from "./protocol/errors.ts";
 export { Runtime } from "./runtime/runtime.ts";
-export type {
-  PutItemOptions,
-  QueueItem,
-  SharedQueue,
-  TakeOptions,
-} from "./actors/shared_queue.ts";
+export type { PutItemOptions, QueueItem, SharedQueue, TakeOptions } from "./actors/shared_queue.ts";
 export { requestServiceStats } from "./runtime/service_discovery.ts";
 export type { ServiceStats } from "./runtime/service_discovery.ts";
 export type { RuntimeOptions, ServeOptions } from "./runtime/runtime.ts";
