@@ -29,8 +29,9 @@
  */
 
 import { ConfigError } from "./config_error.ts";
-import { type ConfigNode, describeNode } from "./config_node.ts";
+import type { ConfigNode } from "./config_node.ts";
 import { type Environment, envValue } from "./environment.ts";
+import { hostName, numberIn, readKeyedSection, type ValueReader } from "./keyed_section.ts";
 
 /** The `data_plane:` section, as set by the file and the environment (unset keys: defaults). */
 export interface DataPlaneConfig {
@@ -51,40 +52,19 @@ export interface DataPlaneConfig {
 /** The largest `threshold` accepted: 1 GiB (the largest payload a pull accepts). */
 const _MAX_THRESHOLD = 1024 * 1024 * 1024;
 
-type _Reader = (file: string, what: string, node: ConfigNode) => string | number;
-
 /** Each key: its field and how its value is read. */
-const _KEYS: Readonly<Record<string, { field: keyof DataPlaneConfig; read: _Reader }>> = {
-  host: { field: "host", read: (f, w, n) => _hostName(f, w, n) },
-  port: { field: "port", read: (f, w, n) => _number(f, w, n, 0, 65535, true) },
-  advertise: { field: "advertise", read: (f, w, n) => _hostName(f, w, n) },
+const _KEYS: Readonly<Record<string, { field: keyof DataPlaneConfig; read: ValueReader }>> = {
+  host: { field: "host", read: hostName },
+  port: { field: "port", read: numberIn(0, 65535, true) },
+  advertise: { field: "advertise", read: hostName },
   secret: { field: "secret", read: (f, w, n) => _secret(f, w, n) },
-  threshold: { field: "threshold", read: (f, w, n) => _number(f, w, n, 0, _MAX_THRESHOLD, true) },
-  ttl_s: { field: "ttlS", read: (f, w, n) => _number(f, w, n, 0.001, 86_400, false) },
+  threshold: { field: "threshold", read: numberIn(0, _MAX_THRESHOLD, true) },
+  ttl_s: { field: "ttlS", read: numberIn(0.001, 86_400, false) },
 };
 
 /** Reads the `data_plane:` section of config file `file`. */
 export function readDataPlaneSection(file: string, node: ConfigNode): DataPlaneConfig {
-  if (node.kind !== "map") {
-    throw new ConfigError(
-      `data_plane: expected a mapping of ${Object.keys(_KEYS).join(", ")}, got ${
-        describeNode(node)
-      }`,
-      { file, pos: node.pos },
-    );
-  }
-  const config: Record<string, unknown> = {};
-  for (const entry of node.entries) {
-    const key = Object.hasOwn(_KEYS, entry.key) ? _KEYS[entry.key] : undefined;
-    if (!key) {
-      throw new ConfigError(
-        `unknown key "data_plane.${entry.key}"; expected one of ${Object.keys(_KEYS).join(", ")}`,
-        { file, pos: entry.keyPos },
-      );
-    }
-    config[key.field] = key.read(file, `data_plane.${entry.key}`, entry.value);
-  }
-  return config as DataPlaneConfig;
+  return readKeyedSection(file, "data_plane", node, _KEYS) as DataPlaneConfig;
 }
 
 /**
@@ -103,38 +83,6 @@ export function resolveDataPlane(
   if (secret !== undefined) config.secret = secret;
   if (advertise !== undefined) config.advertise = advertise;
   return config;
-}
-
-function _number(
-  file: string,
-  what: string,
-  node: ConfigNode,
-  min: number,
-  max: number,
-  whole: boolean,
-): number {
-  const value = node.kind === "scalar" ? node.value : undefined;
-  const ok = typeof value === "number" && value >= min && value <= max &&
-    (!whole || Number.isInteger(value));
-  if (!ok) {
-    const kind = whole ? "an integer" : "a number";
-    throw new ConfigError(
-      `${what}: expected ${kind} between ${min} and ${max}, got ${describeNode(node)}`,
-      { file, pos: node.pos },
-    );
-  }
-  return value;
-}
-
-function _hostName(file: string, what: string, node: ConfigNode): string {
-  const value = node.kind === "scalar" ? node.value : undefined;
-  if (typeof value !== "string" || value === "" || /\s/.test(value)) {
-    throw new ConfigError(
-      `${what}: expected a host name or IP address, got ${describeNode(node)}`,
-      { file, pos: node.pos },
-    );
-  }
-  return value;
 }
 
 function _secret(file: string, what: string, node: ConfigNode): string {

@@ -181,6 +181,12 @@ export const ENVIRONMENT = {
     default: "the listening host, or the first non-loopback IPv4 address when that is `0.0.0.0`",
     parse: _text,
   },
+  MESH_TELEMETRY_PORT: {
+    meaning: "Port of the node telemetry agent, when the config has a `telemetry:` section " +
+      "(0: a free one); beats `telemetry.port`",
+    default: "`telemetry.port`, else 9400",
+    parse: _wholeNumber(0, 65535),
+  },
   MESH_PARENT_PID: {
     meaning: "Set by `serve` on the instance processes it starts (`ServiceArgs.processes`): " +
       "its own PID",

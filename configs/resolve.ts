@@ -27,7 +27,7 @@ import type { LogLevel } from "../utils/logger.ts";
 import { ConfigError } from "./config_error.ts";
 import type { ConfigEntry } from "./config_node.ts";
 import { readComponentSection, type ResolvedComponent } from "./component_section.ts";
-import type { Environment } from "./environment.ts";
+import { type Environment, envValue } from "./environment.ts";
 import { applyOverride } from "./overrides.ts";
 import { type EtcdConfig, type NatsConfig, resolvePlane } from "./plane_settings.ts";
 import { type DataPlaneConfig, resolveDataPlane } from "./data_plane_settings.ts";
@@ -108,7 +108,10 @@ export function resolveConfig(
   if (etcd) config.etcd = etcd;
   const dataPlane = resolveDataPlane(doc.dataPlane, env);
   if (dataPlane) config.dataPlane = dataPlane;
-  if (doc.telemetry) config.telemetry = doc.telemetry;
+  if (doc.telemetry) {
+    const port = envValue(env, "MESH_TELEMETRY_PORT");
+    config.telemetry = port === undefined ? doc.telemetry : { ...doc.telemetry, port };
+  }
   const metricsAdvertise = resolveMetricsAdvertise(doc.telemetry, env);
   if (metricsAdvertise !== undefined) config.metricsAdvertise = metricsAdvertise;
   return config;

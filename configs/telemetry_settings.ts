@@ -28,9 +28,9 @@
  * @module
  */
 
-import { ConfigError } from "./config_error.ts";
-import { type ConfigNode, describeNode } from "./config_node.ts";
+import type { ConfigNode } from "./config_node.ts";
 import { type Environment, envValue } from "./environment.ts";
+import { hostName, numberIn, readKeyedSection, type ValueReader } from "./keyed_section.ts";
 
 /** The `telemetry:` section (unset keys: defaults). */
 export interface TelemetryConfig {
@@ -50,39 +50,17 @@ export interface TelemetryConfig {
 /** The agent's port when `telemetry.port` is not set. */
 export const DEFAULT_TELEMETRY_PORT = 9400;
 
-type _Reader = (file: string, what: string, node: ConfigNode) => string | number;
-
 /** Each key: its field and how its value is read. */
-const _KEYS: Readonly<Record<string, { field: keyof TelemetryConfig; read: _Reader }>> = {
-  port: { field: "port", read: (f, w, n) => _number(f, w, n, 0, 65535, true) },
-  host: { field: "host", read: (f, w, n) => _hostName(f, w, n) },
-  every_s: { field: "everyS", read: (f, w, n) => _number(f, w, n, 0.05, 3600, false) },
-  advertise: { field: "advertise", read: (f, w, n) => _hostName(f, w, n) },
+const _KEYS: Readonly<Record<string, { field: keyof TelemetryConfig; read: ValueReader }>> = {
+  port: { field: "port", read: numberIn(0, 65535, true) },
+  host: { field: "host", read: hostName },
+  every_s: { field: "everyS", read: numberIn(0.05, 3600, false) },
+  advertise: { field: "advertise", read: hostName },
 };
 
 /** Reads the `telemetry:` section of config file `file`; `telemetry: {}` keeps every default. */
 export function readTelemetrySection(file: string, node: ConfigNode): TelemetryConfig {
-  if (node.kind === "scalar" && node.value === null) return {};
-  if (node.kind !== "map") {
-    throw new ConfigError(
-      `telemetry: expected a mapping of ${Object.keys(_KEYS).join(", ")}, got ${
-        describeNode(node)
-      }`,
-      { file, pos: node.pos },
-    );
-  }
-  const config: Record<string, unknown> = {};
-  for (const entry of node.entries) {
-    const key = Object.hasOwn(_KEYS, entry.key) ? _KEYS[entry.key] : undefined;
-    if (!key) {
-      throw new ConfigError(
-        `unknown key "telemetry.${entry.key}"; expected one of ${Object.keys(_KEYS).join(", ")}`,
-        { file, pos: entry.keyPos },
-      );
-    }
-    config[key.field] = key.read(file, `telemetry.${entry.key}`, entry.value);
-  }
-  return config as TelemetryConfig;
+  return readKeyedSection(file, "telemetry", node, _KEYS, true) as TelemetryConfig;
 }
 
 /**
@@ -94,36 +72,4 @@ export function resolveMetricsAdvertise(
   env: Environment,
 ): string | undefined {
   return envValue(env, "MESH_METRICS_ADVERTISE") ?? fromFile?.advertise;
-}
-
-function _number(
-  file: string,
-  what: string,
-  node: ConfigNode,
-  min: number,
-  max: number,
-  whole: boolean,
-): number {
-  const value = node.kind === "scalar" ? node.value : undefined;
-  const ok = typeof value === "number" && value >= min && value <= max &&
-    (!whole || Number.isInteger(value));
-  if (!ok) {
-    const kind = whole ? "an integer" : "a number";
-    throw new ConfigError(
-      `${what}: expected ${kind} between ${min} and ${max}, got ${describeNode(node)}`,
-      { file, pos: node.pos },
-    );
-  }
-  return value;
-}
-
-function _hostName(file: string, what: string, node: ConfigNode): string {
-  const value = node.kind === "scalar" ? node.value : undefined;
-  if (typeof value !== "string" || value === "" || /\s/.test(value)) {
-    throw new ConfigError(
-      `${what}: expected a host name or IP address, got ${describeNode(node)}`,
-      { file, pos: node.pos },
-    );
-  }
-  return value;
 }

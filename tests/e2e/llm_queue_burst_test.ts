@@ -9,14 +9,12 @@
  */
 
 import assert from "node:assert/strict";
-import { connectPlanes } from "../../runtime/planes_preset.ts";
-import { Runtime } from "../../runtime/runtime.ts";
-import { silentLogger } from "../../utils/logger.ts";
 import { startEtcd } from "../helpers/etcd_server.ts";
 import { eventually } from "../helpers/eventually.ts";
 import { freePort, freePortRun } from "../helpers/free_port.ts";
 import { pidAlive, spawnMesh } from "../helpers/mesh_process.ts";
 import { startNatsServer } from "../helpers/nats_server.ts";
+import { observeMesh } from "../helpers/observer.ts";
 
 const PROMPTS = [
   "How do workers share the queue?",
@@ -56,19 +54,8 @@ Deno.test("seed 004 burst on NATS: 105 prompts, an inference worker killed mid-b
   await using nats = await startNatsServer({ args: ["-js", "-sd", `${logDir}/jetstream`] });
   await using etcd = await startEtcd();
   const http = await freePort();
-  const planes = await connectPlanes({
-    nats: { servers: [nats.url] },
-    etcd: { endpoints: [etcd.endpoint] },
-    logger: silentLogger,
-  });
-  const observer = new Runtime({
-    bus: planes.bus,
-    registry: planes.registry,
-    namespace: "llm_queue",
-    workQueue: planes.workQueue,
-  });
-  const view = (component: string) =>
-    observer.view({ namespace: "llm_queue", component, endpoint: "generate" });
+  await using observing = await observeMesh(nats.url, etcd.endpoint, "llm_queue");
+  const { runtime: observer, view } = observing;
   try {
     await using serve = spawnMesh([
       "serve",
@@ -80,7 +67,10 @@ Deno.test("seed 004 burst on NATS: 105 prompts, an inference worker killed mid-b
       String(freePortRun(5)),
       `--chat.port=${http}`,
       "--inference.token_delay_ms=4", // about 160 ms per answer: the burst takes a few seconds
-    ], { env: { NATS_SERVER: nats.url, ETCD_ENDPOINTS: etcd.endpoint } });
+    ], {
+      // The node telemetry agent on a free port (the shipped 9400 may be taken).
+      env: { NATS_SERVER: nats.url, ETCD_ENDPOINTS: etcd.endpoint, MESH_TELEMETRY_PORT: "0" },
+    });
     await serve.waitForOutput(/^Workers started \.\.\. press Ctrl-C to Exit$/m, 60_000);
     await eventually(
       "3 inference and 2 response workers registered",
@@ -181,8 +171,6 @@ Deno.test("seed 004 burst on NATS: 105 prompts, an inference worker killed mid-b
     serve.kill("SIGINT");
     assert.equal((await serve.status).code, 0, serve.output());
   } finally {
-    await observer.shutdown(0);
-    await planes.close();
     await Deno.remove(logDir, { recursive: true }).catch(() => {});
   }
 });

@@ -12,15 +12,13 @@
  */
 
 import assert from "node:assert/strict";
-import { connectPlanes } from "../../runtime/planes_preset.ts";
-import { Runtime } from "../../runtime/runtime.ts";
-import { silentLogger } from "../../utils/logger.ts";
 import { requireBinary } from "../helpers/binaries.ts";
 import { startEtcd } from "../helpers/etcd_server.ts";
 import { eventually } from "../helpers/eventually.ts";
 import { freePort, freePortRun } from "../helpers/free_port.ts";
 import { spawnMesh } from "../helpers/mesh_process.ts";
 import { startNatsServer } from "../helpers/nats_server.ts";
+import { observeMesh } from "../helpers/observer.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const NOTEBOOK = `${ROOT}notebooks/llm_queue.ipynb`;
@@ -217,35 +215,16 @@ Deno.test({
     requireBinary("jupyter");
     const home = await jupyterHome();
     const logDir = await Deno.makeTempDir({ prefix: "meshwork-notebook-mesh-" });
-    // The config as shipped, but the node telemetry agent on a free port (9400 may be taken).
-    const shipped = await Deno.readTextFile(`${ROOT}configs/llm_queue.yaml`);
-    const config = shipped.replace(/^(telemetry:\n\s+port:) 9400$/m, "$1 0");
-    assert.notEqual(config, shipped, "the telemetry port was found in configs/llm_queue.yaml");
-    await Deno.writeTextFile(`${logDir}/llm_queue.yaml`, config);
     await using nats = await startNatsServer({ args: ["-js", "-sd", `${logDir}/jetstream`] });
     await using etcd = await startEtcd();
     const http = await freePort();
-    const planes = await connectPlanes({
-      nats: { servers: [nats.url] },
-      etcd: { endpoints: [etcd.endpoint] },
-      logger: silentLogger,
-    });
-    const observer = new Runtime({
-      bus: planes.bus,
-      registry: planes.registry,
-      namespace: "llm_queue",
-      workQueue: planes.workQueue,
-      logger: silentLogger,
-    });
-    const view = (component: string) =>
-      observer.view({ namespace: "llm_queue", component, endpoint: "generate" });
+    await using observing = await observeMesh(nats.url, etcd.endpoint, "llm_queue");
+    const { view } = observing;
     try {
       await using serve = spawnMesh([
         "serve",
         "--config",
-        `${logDir}/llm_queue.yaml`,
-        "--graph",
-        "examples/llm_queue/graph.ts",
+        "configs/llm_queue.yaml",
         "--log-dir",
         logDir,
         "--metrics-port-base",
@@ -253,7 +232,8 @@ Deno.test({
         `--chat.port=${http}`,
         "--inference.token_delay_ms=3",
       ], {
-        env: { NATS_SERVER: nats.url, ETCD_ENDPOINTS: etcd.endpoint },
+        // The node telemetry agent on a free port (the shipped 9400 may be taken).
+        env: { NATS_SERVER: nats.url, ETCD_ENDPOINTS: etcd.endpoint, MESH_TELEMETRY_PORT: "0" },
       });
       await serve.waitForOutput(/^Workers started \.\.\. press Ctrl-C to Exit$/m, 60_000);
       await eventually(
@@ -296,8 +276,6 @@ Deno.test({
       serve.kill("SIGINT");
       assert.equal((await serve.status).code, 0, serve.output());
     } finally {
-      await observer.shutdown(0);
-      await planes.close();
       await Deno.remove(home, { recursive: true }).catch(() => {});
       await Deno.remove(logDir, { recursive: true }).catch(() => {});
     }
