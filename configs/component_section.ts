@@ -71,6 +71,8 @@ export function readComponentSection(
       _readServiceArgs(file, name, value, result);
       continue;
     }
+    // Read by `deno task deploy k8s` (kubernetes_settings.ts); nothing to do at run time.
+    if (key === "kubernetes") continue;
     const canonical = ownValue(schema.keyAliases, key) ?? key;
     const field = ownValue(schema.fields, canonical);
     if (!field) {

@@ -165,7 +165,7 @@ export async function startMesh(settings: MeshSettings): Promise<Mesh> {
     log,
     components: selected,
     health: () => _health(runtime, graph, planes),
-    ready: () => runtime.actors.every((actor) => actor.running),
+    ready: () => stopping === undefined && runtime.actors.every((actor) => actor.running),
     attach: (server) => void attached.push(server),
     announce: (extras) =>
       log.info(

@@ -22,6 +22,7 @@ const RANK: Readonly<Record<string, number>> = {
   configs: 4,
   runtime: 5,
   gateway: 6,
+  deploy: 6, // the Kubernetes manifests generator (deploy/k8s/), used by bin/deploy.ts
   bin: 7, // with cli.ts: the commands
   "mod.ts": 8,
 };
@@ -30,7 +31,7 @@ const RANK: Readonly<Record<string, number>> = {
 const OWNERS: ReadonlyArray<[RegExp, string[]]> = [
   [/^npm:\/?@nats-io\//, ["planes/nats"]],
   [/^npm:\/?hono@/, ["gateway"]],
-  [/^npm:\/?yaml@/, ["configs"]],
+  [/^npm:\/?yaml@/, ["configs", "deploy/k8s"]], // deploy/k8s only writes YAML (manifests)
 ];
 
 /** Where an outside package is resolved to, from `deno.json`'s import map. */
