@@ -46,7 +46,7 @@ import {
   queueGroup,
   queueSubject,
 } from "../protocol/names.ts";
-import { CANCEL, decodeRequest, H } from "../protocol/wire.ts";
+import { CANCEL, decodeRequest, H, PROBE } from "../protocol/wire.ts";
 import { NotDeliveredError } from "../protocol/not_delivered_error.ts";
 import type { SharedQueue } from "./shared_queue.ts";
 import { countedQueue } from "./counted_queue.ts";
@@ -89,6 +89,8 @@ export class Actor {
   #log: Logger;
   #endpoints = new Map<string, EndpointHandler>();
   #subscriptions: BusSubscription[] = [];
+  /** The control subscription (cancels, probes): kept while a graceful stop drains. */
+  #control: BusSubscription | undefined;
   #consumers: QueueConsumer[] = [];
   #keys: string[] = [];
   #takenQueues = new Set<string>();
@@ -269,6 +271,8 @@ export class Actor {
     }
     this.#unsubscribe();
     await this.#stopConsuming();
+    // The control subject stays while the drain lasts: callers may still cancel, and probes
+    // of requests being finished here are answered (a silent one would count as lost).
     if (this.#inflight.size > 0) {
       this.#log.info("Draining in-flight requests", { inflight: this.#inflight.size, graceMs });
       let timer: TimerId | undefined;
@@ -281,6 +285,7 @@ export class Actor {
         new MeshError("instance_lost", "The instance stopped before the request finished")
       );
     }
+    this.#unsubscribeControl();
     this.#inflight.stopTimer();
     if (wasRunning) await this.definition.stop?.();
     this.#state = "stopped";
@@ -309,6 +314,7 @@ export class Actor {
     this.#log.error("Instance failed; its supervisor decides what follows", { error });
     this.#stopping.abort(new MeshError("instance_lost", "The instance failed"));
     this.#unsubscribe();
+    this.#unsubscribeControl();
     const consuming = this.#stopConsuming();
     this.#inflight.abortAll(() => new MeshError("instance_lost", "The instance failed"));
     void (async () => {
@@ -400,19 +406,23 @@ export class Actor {
         bus.subscribe(queueSubject(address), onMessage, { queue: queueGroup(address), onEnd }),
       );
     }
-    this.#subscriptions.push(
-      bus.subscribe(
-        controlSubject(namespace, this.definition.name, this.id),
-        (message) => this.#onControl(message),
-        { onEnd },
-      ),
+    this.#control = bus.subscribe(
+      controlSubject(namespace, this.definition.name, this.id),
+      (message) => this.#onControl(message),
+      { onEnd },
     );
     await bus.flush();
   }
 
+  /** Unsubscribes the mailboxes and queue subjects (not the control subject). */
   #unsubscribe(): void {
     for (const subscription of this.#subscriptions) subscription.unsubscribe();
     this.#subscriptions = [];
+  }
+
+  #unsubscribeControl(): void {
+    this.#control?.unsubscribe();
+    this.#control = undefined;
   }
 
   /** Starts pulling the work queue of every endpoint (`ServiceArgs.queue`). */
@@ -505,9 +515,24 @@ export class Actor {
     void serveOverBus(this.#replyHost, endpoint, envelope);
   }
 
+  /**
+   * A cancel aborts the request's handler; a probe is answered at once with an empty message,
+   * from here, without the handlers: a busy instance answers as long as its event loop turns (a
+   * handler that blocks the loop longer than the callers' probe timeout looks lost).
+   */
   #onControl(message: BusMessage): void {
-    if (message.headers?.[H.kind] !== CANCEL) return;
-    const requestId = message.headers[H.requestId];
+    const kind = message.headers?.[H.kind];
+    if (kind === PROBE) {
+      if (!message.reply) return;
+      try {
+        this.#host.bus.publish(message.reply, new Uint8Array(0));
+      } catch {
+        // the bus is closing: the caller's probe times out, as it should
+      }
+      return;
+    }
+    if (kind !== CANCEL) return;
+    const requestId = message.headers?.[H.requestId];
     const request = requestId ? this.#inflight.get(requestId) : undefined;
     if (!request) return;
     this.#log.debug("Request cancelled by the caller", { request_id: requestId });

@@ -4,8 +4,8 @@
  * A request is one message to a mailbox (or queue) subject: a small binary envelope naming the
  * request id, the deadline and the attempt, then the JSON body. Its reply subject is a token
  * under the caller's multiplexed inbox. The answer is a stream of frames on that subject, each
- * with an envelope giving its sequence number and kind. Only the rare cancel on an instance's
- * control subject uses headers.
+ * with an envelope giving its sequence number and kind. Only the rare control messages on an
+ * instance's control subject (cancel, probe) use headers.
  *
  * @module
  */
@@ -41,6 +41,12 @@ export type FrameKind =
 
 /** The kind of a control message. */
 export const CANCEL = "cancel";
+
+/**
+ * The kind of a control message that asks whether the instance is alive: the instance answers at
+ * once with an empty message on its reply subject (`router/instance_probes.ts`).
+ */
+export const PROBE = "probe";
 
 /** A decoded request envelope. */
 export interface RequestEnvelope {

@@ -5,7 +5,8 @@
  *
  * A request that no instance took (nobody subscribed, or no first frame in time) marks that
  * instance down (`down_marks.ts`) and is tried on another; `attempts.ts` decides what follows a
- * failed attempt. A call with the `work_queue` policy picks nobody: it goes through the durable
+ * failed attempt. An instance that the reply inbox's probe found lost is marked down for
+ * `lostMs`. A call with the `work_queue` policy picks nobody: it goes through the durable
  * work queue (`queue_call.ts`).
  *
  * @module
@@ -57,6 +58,12 @@ export interface ClientSettings {
    * first. Default 2000 ms.
    */
   downMs?: number;
+  /**
+   * How long an instance that a probe found lost (killed, frozen or cut off mid-request: the
+   * reply inbox's `quietMs` and `probeTimeoutMs`) is skipped, unless the registry says more
+   * first. Default 10 000 ms, the lease TTL: by then a dead instance's lease has expired.
+   */
+  lostMs?: number;
 }
 
 /** What a client needs from the runtime that owns it. */
@@ -86,6 +93,7 @@ export class EndpointClient {
   #routableOf: readonly InstanceInfo[] | undefined;
   #routableList: readonly InstanceInfo[] = [];
   #offView: () => void;
+  #offLost: () => void;
 
   constructor(
     host: ClientHost,
@@ -106,6 +114,7 @@ export class EndpointClient {
       timeoutMs: settings.timeoutMs ?? 60_000,
       hashKey: settings.hashKey ?? "session_id",
       downMs: settings.downMs ?? 2000,
+      lostMs: settings.lostMs ?? 10_000,
       migrationLimit: settings.migrationLimit ?? 2,
     };
     this.#policy(this.settings.policy); // validates the name now, not on the first call
@@ -120,6 +129,9 @@ export class EndpointClient {
       ) {
         host.inbox.failInstance(change.instance);
       }
+    });
+    this.#offLost = host.inbox.onInstanceLost((instance) => {
+      if (this.#view.get(instance)) this.#down.mark(instance, this.settings.lostMs);
     });
   }
 
@@ -190,6 +202,7 @@ export class EndpointClient {
   /** Stops following the registry for this client. */
   close(): void {
     this.#offView();
+    this.#offLost();
   }
 
   #policy(name: string): RoutingPolicy {

@@ -35,9 +35,10 @@ export class DownMarks {
     return this.#until.size === 0;
   }
 
-  /** Marks an instance down for `ms` from now. */
+  /** Marks an instance down for `ms` from now (a longer mark it has already stays). */
   mark(instance: string, ms: number): void {
-    this.#until.set(instance, this.#clock.now() + ms);
+    const until = this.#clock.now() + ms;
+    if (until > (this.#until.get(instance) ?? -Infinity)) this.#until.set(instance, until);
   }
 
   /** Clears an instance's mark (the registry said something new about it). */

@@ -35,7 +35,8 @@ export async function* remoteCall(
   traceparent: string | undefined,
 ): AsyncGenerator<unknown> {
   const { bus, inbox } = host;
-  const pending = inbox.open(call.deadline, target?.instance);
+  // The address names the component: a call that goes quiet gets its instance probed.
+  const pending = inbox.open(call.deadline, target?.instance, false, address);
   const onAbort = () => pending.fail(new MeshError("cancelled", "The request was cancelled"));
   call.signal?.addEventListener("abort", onAbort, { once: true });
   let finished = false;

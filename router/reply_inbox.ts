@@ -6,6 +6,14 @@
  * within the ack timeout (the instance never took it), no frame within the heartbeat timeout
  * after it was taken (the instance is gone), and the deadline.
  *
+ * The same scan notices sooner that an instance is lost: a call that has heard nothing for
+ * `quietMs` (no frame, no sign of life) gets its instance probed (`instance_probes.ts`; one probe
+ * per instance, shared by its quiet calls). An answer counts as a sign of life for every call to
+ * that instance (not as a frame: the heartbeat timeout still catches a call the instance forgot);
+ * "no responders" or no answer within the probe timeout fails all of the instance's calls as if
+ * the registry had said it was gone, and tells the clients (`onInstanceLost`), which skip it.
+ * Nothing is sent while calls answer within `quietMs`, and no timer is set per call.
+ *
  * No first frame is proof that the instance never took the request only while the connection
  * held: when it dropped while a call was waiting (or the call was sent while it was down), the
  * request may have reached a handler whose frames the bus then lost (NATS delivers at most once).
@@ -25,6 +33,12 @@ import { type Clock, systemClock, type TimerId } from "../utils/clock.ts";
 import { MeshError } from "../protocol/errors.ts";
 import { decodeFrame, type Frame } from "../protocol/wire.ts";
 import { NotDeliveredError } from "../protocol/not_delivered_error.ts";
+import {
+  InstanceProbes,
+  PROBE_TOKEN_PREFIX,
+  type ProbeTarget,
+  type ProbeVerdict,
+} from "./instance_probes.ts";
 
 /** Timing for {@linkcode ReplyInbox}. */
 export interface ReplyInboxOptions {
@@ -35,6 +49,13 @@ export interface ReplyInboxOptions {
   heartbeatTimeoutMs?: number;
   /** How often pending calls are checked. Default 100 ms. */
   scanMs?: number;
+  /**
+   * Silence on a call (no frame, no sign of life) after which its instance is probed. Default
+   * 300 ms; 0 turns probing off (the ack and heartbeat timeouts remain).
+   */
+  quietMs?: number;
+  /** How long a probe waits for its answer before the instance counts as lost. Default 400 ms. */
+  probeTimeoutMs?: number;
 }
 
 /** One call's reply stream. */
@@ -48,6 +69,10 @@ export class PendingReply {
   readonly sentAt: number;
   /** When the last frame arrived; 0 before the first. */
   lastFrameAt = 0;
+  /** When a probe last found the instance alive; 0 before. */
+  heardAt = 0;
+  /** The component of the instance, to probe it; undefined: never probed. */
+  probeTarget: ProbeTarget | undefined;
   /**
    * The bus connection dropped while this call was waiting, or was down when it was sent: without
    * a frame, the caller cannot tell whether the request reached a handler.
@@ -173,9 +198,13 @@ export class ReplyInbox {
   #timer: TimerId | undefined;
   #disconnected = false;
   #offStatus: () => void;
+  #probes: InstanceProbes;
+  #lostListeners = new Set<(instance: string) => void>();
   readonly ackTimeoutMs: number;
   readonly heartbeatTimeoutMs: number;
   readonly scanMs: number;
+  readonly quietMs: number;
+  readonly probeTimeoutMs: number;
 
   constructor(bus: Bus, options: ReplyInboxOptions = {}) {
     this.#bus = bus;
@@ -183,7 +212,17 @@ export class ReplyInbox {
     this.ackTimeoutMs = options.ackTimeoutMs ?? 3000;
     this.heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? 4000;
     this.scanMs = options.scanMs ?? 100;
+    this.quietMs = options.quietMs ?? 300;
+    this.probeTimeoutMs = options.probeTimeoutMs ?? 400;
     this.#prefix = bus.newInbox();
+    this.#probes = new InstanceProbes({
+      bus,
+      clock: this.#clock,
+      prefix: this.#prefix,
+      timeoutMs: this.probeTimeoutMs,
+      onAlive: (instance, now) => this.#onAlive(instance, now),
+      onLost: (instance, verdict) => this.#onLost(instance, verdict),
+    });
     this.#subscription = bus.subscribe(`${this.#prefix}.*`, (message) => this.#onMessage(message));
     this.#offStatus = bus.onStatus((status) => this.#onStatus(status));
   }
@@ -193,8 +232,30 @@ export class ReplyInbox {
     return this.#pending.size;
   }
 
-  /** Opens a reply stream for one call (`queued`: through the durable work queue). */
-  open(deadline: number, instance?: string, queued?: boolean): PendingReply {
+  /** How many probes this inbox has sent. */
+  get probesSent(): number {
+    return this.#probes.sent;
+  }
+
+  /**
+   * Hears of each instance a probe found lost (its calls have failed); returns a function that
+   * stops listening.
+   */
+  onInstanceLost(listener: (instance: string) => void): () => void {
+    this.#lostListeners.add(listener);
+    return () => this.#lostListeners.delete(listener);
+  }
+
+  /**
+   * Opens a reply stream for one call (`queued`: through the durable work queue). With
+   * `probeTarget` (the instance's component), a quiet call gets its instance probed.
+   */
+  open(
+    deadline: number,
+    instance?: string,
+    queued?: boolean,
+    probeTarget?: ProbeTarget,
+  ): PendingReply {
     const token = (this.#counter++).toString(36);
     const pending = new PendingReply(
       this,
@@ -205,6 +266,7 @@ export class ReplyInbox {
       queued,
     );
     pending.instance = instance;
+    pending.probeTarget = probeTarget;
     pending.uncertain = this.#disconnected;
     this.#pending.set(token, pending);
     if (this.#timer === undefined) this.#arm();
@@ -230,10 +292,42 @@ export class ReplyInbox {
     }
   }
 
+  /**
+   * A probe found `instance` lost: its calls fail like those of an instance the registry says is
+   * gone (`instance_lost` once taken, else not delivered — unless the connection dropped while
+   * the call waited: then it may have been served, and fails `instance_lost`), and the clients
+   * hear of it.
+   */
+  #onLost(instance: string, verdict: ProbeVerdict): void {
+    const why = verdict === "no_responders"
+      ? "nobody holds its control subject any more"
+      : `it did not answer a probe within ${this.probeTimeoutMs} ms`;
+    for (const pending of this.#pending.values()) {
+      if (pending.instance !== instance || pending.queued) continue;
+      pending.fail(
+        pending.acked || pending.uncertain
+          ? new MeshError("instance_lost", `Instance "${instance}" was lost mid-request: ${why}`)
+          : new NotDeliveredError(
+            verdict === "no_responders" ? "no_responders" : "instance_gone",
+            instance,
+          ),
+      );
+    }
+    for (const listener of this.#lostListeners) listener(instance);
+  }
+
+  /** A probe found `instance` alive: a sign of life for each of its calls. */
+  #onAlive(instance: string, now: number): void {
+    for (const pending of this.#pending.values()) {
+      if (pending.instance === instance) pending.heardAt = now;
+    }
+  }
+
   /** Unsubscribes and fails what is still pending. */
   close(): void {
     this.#offStatus();
     this.#subscription.unsubscribe();
+    this.#probes.close();
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     for (const pending of this.#pending.values()) {
@@ -245,7 +339,10 @@ export class ReplyInbox {
   #onMessage(message: BusMessage): void {
     const token = message.subject.slice(this.#prefix.length + 1);
     const pending = this.#pending.get(token);
-    if (!pending) return;
+    if (!pending) {
+      if (token.startsWith(PROBE_TOKEN_PREFIX)) this.#probes.answer(token, message);
+      return;
+    }
     if (message.noResponders) {
       pending.fail(new NotDeliveredError("no_responders", pending.instance));
       return;
@@ -258,6 +355,8 @@ export class ReplyInbox {
     if (status === "disconnected" || status === "reconnecting") {
       this.#disconnected = true;
       for (const pending of this.#pending.values()) pending.uncertain = true;
+      // An answer cannot come back now: silence would prove nothing.
+      this.#probes.dropAll();
     } else if (status === "reconnected") {
       this.#disconnected = false;
     }
@@ -288,6 +387,8 @@ export class ReplyInbox {
               )
               : new NotDeliveredError("no_ack", pending.instance),
           );
+        } else {
+          this.#probeIfQuiet(pending, now, pending.sentAt);
         }
       } else if (now - pending.lastFrameAt >= this.heartbeatTimeoutMs) {
         pending.fail(
@@ -296,8 +397,19 @@ export class ReplyInbox {
             `Instance "${pending.instance}" sent nothing for ${this.heartbeatTimeoutMs} ms`,
           ),
         );
+      } else {
+        this.#probeIfQuiet(pending, now, pending.lastFrameAt);
       }
     }
     if (this.#pending.size > 0) this.#arm();
+  }
+
+  /** Probes the call's instance when it has heard nothing since `since` for `quietMs`. */
+  #probeIfQuiet(pending: PendingReply, now: number, since: number): void {
+    const target = pending.probeTarget;
+    const instance = pending.instance;
+    if (target === undefined || instance === undefined || this.quietMs <= 0) return;
+    if (this.#disconnected || now - Math.max(since, pending.heardAt) < this.quietMs) return;
+    this.#probes.send(instance, target);
   }
 }

@@ -69,6 +69,16 @@ export interface RuntimeOptions {
   heartbeatTimeoutMs?: number;
   /** How long a request may wait for its first frame before trying elsewhere. Default 3000 ms. */
   ackTimeoutMs?: number;
+  /**
+   * Silence on a call after which the caller probes its instance (one probe per instance, on its
+   * control subject). Default 300 ms; 0 turns probing off. See `router/instance_probes.ts`.
+   */
+  probeQuietMs?: number;
+  /**
+   * How long a probe waits for its answer before the instance counts as lost (its calls fail
+   * over, `instance_lost` where they cannot). Default 400 ms.
+   */
+  probeTimeoutMs?: number;
   /** Defaults for every client made by this runtime. */
   clientDefaults?: ClientSettings;
   pid?: number;
@@ -201,6 +211,8 @@ export class Runtime {
       clock: this.clock,
       ackTimeoutMs: options.ackTimeoutMs,
       heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 4 * this.heartbeatMs,
+      quietMs: options.probeQuietMs,
+      probeTimeoutMs: options.probeTimeoutMs,
     });
     this.#services = new ServiceResponder({
       bus: this.bus,
