@@ -5,7 +5,8 @@
  * of streams going; one worker process is killed mid-stream.
  *
  * Promised (DESIGN.md §4): a stream that loses its instance ends with `instance_lost` once the
- * heartbeats stop (heartbeat timeout, 4 × 1 s) — not when the lease expires (10 s) — or, for a
+ * caller's probe of the quiet instance gets "no responders" (well within the heartbeat timeout,
+ * 4 × 1 s, which stays the bound here) — not when the lease expires (10 s) — or, for a
  * `resumable` component, continues on the other instance from the last chunk it has: one
  * complete, gap-free, duplicate-free stream. Requests not started on the killed worker succeed.
  */
