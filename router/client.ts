@@ -311,6 +311,7 @@ export class EndpointClient {
   ): Promise<InstanceInfo> {
     const clock = this.#host.clock;
     const giveUpAt = Math.min(deadline, clock.now() + this.settings.waitMs);
+    let allDownSince: number | undefined;
     for (;;) {
       if (instanceId !== undefined) {
         const info = this.#view.get(instanceId);
@@ -354,8 +355,19 @@ export class EndpointClient {
       // Instances marked down are skipped only until their mark expires (`downMs`): wake up
       // then too, not only on a registry change. After an outage of the bus every instance may
       // be marked down at once while the registry, rightly, says nothing.
+      // A long mark (an instance a probe found lost) is not waited out when it is all there is:
+      // after `downMs` the instance whose mark ends first is given another try (a bus outage
+      // can make every instance look lost while the registry still lists them).
+      const now = clock.now();
+      if (untried.length > 0) allDownSince ??= now;
+      if (allDownSince !== undefined && now - allDownSince >= this.settings.downMs) {
+        this.#down.clear(this.#down.firstMarked(untried)!);
+        allDownSince = undefined;
+        continue;
+      }
       const downUntil = this.#down.firstExpiry(untried);
-      await this.#changedOrTimeout(Math.min(remaining, downUntil - clock.now()), signal);
+      const retryAt = allDownSince === undefined ? Infinity : allDownSince + this.settings.downMs;
+      await this.#changedOrTimeout(Math.min(remaining, downUntil - now, retryAt - now), signal);
     }
   }
 

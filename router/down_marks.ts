@@ -55,6 +55,17 @@ export class DownMarks {
     return false;
   }
 
+  /** The one of these marked instances whose mark expires first (`undefined` when none is). */
+  firstMarked(instances: Iterable<string>): string | undefined {
+    let first: string | undefined;
+    let firstUntil = Infinity;
+    for (const instance of instances) {
+      const until = this.#until.get(instance);
+      if (until !== undefined && until < firstUntil) [first, firstUntil] = [instance, until];
+    }
+    return first;
+  }
+
   /** When the first of these instances' marks expires (`Infinity` when none is marked). */
   firstExpiry(instances: Iterable<string>): number {
     let first = Infinity;

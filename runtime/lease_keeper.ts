@@ -47,6 +47,12 @@ export class LeaseKeeper {
   #timer: TimerId | undefined;
   #stopped = false;
   #unreachable = false;
+  /**
+   * The keys may be missing under the current lease: a re-registration after a lost lease failed
+   * part-way (etcd went away again between the grant and the last put). The next renewal that
+   * reaches etcd puts them all again.
+   */
+  #reregister = false;
   #renewing: Promise<void> | undefined;
   #listeners = new Set<(event: LeaseEvent) => void>();
 
@@ -131,6 +137,7 @@ export class LeaseKeeper {
         this.#log.info("Registry reachable again", { registry: this.#registry.address });
       }
       if (!alive && !this.#stopped) await this.#recover(lease);
+      else if (alive && this.#reregister && !this.#stopped) await this.#putAll(lease);
     } catch (error) {
       if (!this.#unreachable) {
         this.#unreachable = true;
@@ -154,7 +161,14 @@ export class LeaseKeeper {
     const lease = await this.#registry.grantLease(this.ttlSeconds);
     this.#lease = lease;
     this.#emit({ type: "granted", lease });
+    await this.#putAll(lease);
+  }
+
+  /** Puts every kept key under `lease`; until all are in, the next renewal tries again. */
+  async #putAll(lease: LeaseId): Promise<void> {
+    this.#reregister = true;
     for (const [key, value] of this.#keys) await this.#registry.put(key, value, lease);
+    this.#reregister = false;
     this.#log.info("Instances registered again", { lease, keys: this.#keys.size });
     this.#emit({ type: "reregistered", lease, keys: this.#keys.size });
   }

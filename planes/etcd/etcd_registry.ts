@@ -7,7 +7,8 @@
  * Every call is bounded by `dialTimeoutMs`, so a down etcd makes calls throw instead of hang.
  * `keepAlive` tells the two failures apart: it resolves `false` when etcd says the lease is gone
  * and throws when etcd cannot be reached. Calls fail over to the next endpoint when one cannot be
- * reached (`transport.ts`). Errors from etcd read as gRPC statuses
+ * reached, does not answer in time, or is between leaders (`transport.ts`); a renewal is bounded
+ * by half its lease's TTL. Errors from etcd read as gRPC statuses
  * (`7 PERMISSION_DENIED: etcdserver: ...`, `errors.ts`), since the gateway passes them on as
  * `{code, message}`.
  *
@@ -105,6 +106,8 @@ export class EtcdRegistry implements Registry {
   readonly #clock: Clock;
   readonly #random: Random;
   readonly #username: string | undefined;
+  /** The TTL of each lease this client granted, in ms: it bounds that lease's renewals. */
+  readonly #ttls = new Map<LeaseId, number>();
   #closed = false;
 
   /**
@@ -205,7 +208,19 @@ export class EtcdRegistry implements Registry {
     if (response.error) {
       throw new Error(`Cannot grant a lease at etcd ${this.address}: ${response.error}`);
     }
-    return String(response.ID);
+    const lease = String(response.ID);
+    this.#ttls.set(lease, Math.ceil(ttlSeconds) * 1000);
+    return lease;
+  }
+
+  /**
+   * How long one renewal of `lease` may take: half its TTL (at most `dialTimeoutMs`, at least
+   * 500 ms). A renewal that waits on a dead leader for the whole call timeout could outlast the
+   * lease; bounded, it fails in time for the lease keeper to try again (on another member).
+   */
+  #renewTimeout(lease: LeaseId): number {
+    const ttl = this.#ttls.get(lease);
+    return ttl === undefined ? this.#timeoutMs : Math.min(this.#timeoutMs, Math.max(500, ttl / 2));
   }
 
   async keepAlive(lease: LeaseId): Promise<boolean> {
@@ -214,9 +229,16 @@ export class EtcdRegistry implements Registry {
     let response: Json;
     try {
       // The gateway answers one keep-alive request with one `{"result": ...}` and ends the body.
-      response = await this.#transport.call("/v3/lease/keepalive", { ID: lease });
+      response = await this.#transport.call(
+        "/v3/lease/keepalive",
+        { ID: lease },
+        this.#renewTimeout(lease),
+      );
     } catch (error) {
-      if (error instanceof EtcdError && LEASE_NOT_FOUND.test(error.detail)) return false;
+      if (error instanceof EtcdError && LEASE_NOT_FOUND.test(error.detail)) {
+        this.#ttls.delete(lease);
+        return false;
+      }
       throw new Error(`Cannot ${what} at etcd ${this.address}: ${reasonOf(error)}`, {
         cause: error,
       });
@@ -229,6 +251,7 @@ export class EtcdRegistry implements Registry {
   }
 
   async revokeLease(lease: LeaseId): Promise<void> {
+    this.#ttls.delete(lease);
     try {
       await this.#call(`revoke lease "${lease}"`, "/v3/lease/revoke", { ID: lease });
     } catch (error) {

@@ -22,6 +22,30 @@ import {
 import type { Json } from "./wire.ts";
 
 /**
+ * etcd's details for a member that cannot serve a call for now, while the cluster elects a
+ * leader or the member catches up: the call is tried again on another endpoint.
+ */
+const RETRY_ELSEWHERE =
+  /leader changed|no leader|request timed out|server stopped|too many requests|unhealthy cluster/;
+/** The pause before a call goes to another member after such an answer. */
+const RETRY_PAUSE_MS = 50;
+/** The shortest time one attempt of a call gets before the next endpoint is tried. */
+const MIN_ATTEMPT_MS = 250;
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function _pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+  });
+}
+
+/**
  * An HTTP client for TLS connections to etcd, with the certificates and key from `files` (read
  * now; every failure names the file).
  */
@@ -99,33 +123,63 @@ export class Transport {
     throw new EtcdError(UNAVAILABLE, networkReason(last), { cause: last });
   }
 
-  /** One unary call: JSON in, JSON out, within `timeoutMs`, with the token when there is a user. */
-  async call(path: string, body: unknown): Promise<Json> {
+  /**
+   * One unary call: JSON in, JSON out, within `timeoutMs` (default: the transport's), with the
+   * token when there is a user. A member that cannot serve the call for now (a leader election:
+   * `leader changed`, `no leader`, `request timed out`) or that does not answer within half the
+   * time is left for the next endpoint, after a short pause, until the deadline: a killed leader
+   * costs a call the election, not the whole deadline.
+   */
+  async call(path: string, body: unknown, timeoutMs = this.timeoutMs): Promise<Json> {
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), this.timeoutMs);
+    const timer = setTimeout(() => controller.abort(), timeoutMs);
+    const attemptMs = Math.max(MIN_ATTEMPT_MS, Math.ceil(timeoutMs / 2));
     try {
       for (let attempt = 0;; attempt++) {
         const token = await this.token(controller.signal);
-        const json = await this.#unary(path, body, controller.signal, token);
+        const late = new AbortController();
+        const lateTimer = setTimeout(() => late.abort(), attemptMs);
+        const signal = AbortSignal.any([controller.signal, late.signal]);
+        let json: Json;
+        try {
+          json = await this.#unary(path, body, signal, token);
+        } catch (error) {
+          if (controller.signal.aborted || !late.signal.aborted) throw error;
+          this.#failover(); // this member did not answer in time: try another one
+          continue;
+        } finally {
+          clearTimeout(lateTimer);
+        }
         const error = errorOf(json);
         if (error && token !== undefined && attempt === 0 && TOKEN_REJECTED.test(error.detail)) {
           this.invalidate(token);
           continue;
         }
+        if (error && RETRY_ELSEWHERE.test(error.detail) && !controller.signal.aborted) {
+          this.#failover();
+          await _pause(RETRY_PAUSE_MS, controller.signal);
+          if (!controller.signal.aborted) continue;
+        }
         if (error) throw error;
         return json;
       }
     } catch (error) {
-      if (error instanceof EtcdError) throw error;
-      if (controller.signal.aborted) {
-        throw new EtcdError(DEADLINE_EXCEEDED, `no answer within ${this.timeoutMs}ms`, {
+      const timedOut = !(error instanceof EtcdError) || error.code === DEADLINE_EXCEEDED;
+      if (controller.signal.aborted && timedOut) {
+        throw new EtcdError(DEADLINE_EXCEEDED, `no answer within ${timeoutMs}ms`, {
           cause: error,
         });
       }
+      if (error instanceof EtcdError) throw error;
       throw new EtcdError(UNAVAILABLE, networkReason(error), { cause: error });
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** The next call starts at the next endpoint. */
+  #failover(): void {
+    this.#preferred = (this.#preferred + 1) % this.endpoints.length;
   }
 
   async #unary(path: string, body: unknown, signal: AbortSignal, token?: string): Promise<Json> {

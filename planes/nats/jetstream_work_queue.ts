@@ -5,7 +5,8 @@
  * A queue named `demo.worker` is
  * - the stream `MESHQ_demo_worker` (dots become underscores) with `retention: workqueue`, file
  *   storage, `discard: new` (a full queue refuses jobs rather than dropping old ones), the
- *   queue's `duplicateWindowMs` and `maxBytes`, on the one subject `meshq.demo.worker`;
+ *   queue's `duplicateWindowMs` and `maxBytes`, on the one subject `meshq.demo.worker`, with 3
+ *   replicas on a cluster of 3 or more servers (1 on a single server; {@linkcode clusterReplicas});
  * - the durable pull consumer `workers` on that stream, shared by every instance (so each job goes
  *   to one of them), with explicit acks, the queue's `ackWaitMs`, and `max_deliver` one above
  *   the queue's `maxDeliver` (the extra delivery is the dead-letter notice, see
@@ -81,9 +82,29 @@ export interface JetStreamWorkQueueOptions {
   logger?: Logger;
   /** Closed by `close()` (when the plane opened its own connection). */
   owned?: { close(): Promise<void> };
+  /**
+   * Replicas of each queue's stream (and so of its consumer). Default: 3 when the server is part
+   * of a cluster of 3 or more (its INFO names a cluster and lists 3 or more client URLs), 1
+   * otherwise.
+   */
+  replicas?: number;
+}
+
+/**
+ * The replicas a queue's stream gets on the servers `connection` is part of: 3 in a cluster of 3
+ * or more (so that a queue keeps every job through the loss of one server), 1 otherwise.
+ */
+export function clusterReplicas(connection: NatsConnection): number {
+  const info = (connection as { info?: { cluster?: string; connect_urls?: string[] } }).info;
+  if (!info?.cluster) return 1;
+  return new Set(info.connect_urls ?? []).size >= 3 ? 3 : 1;
 }
 
 const _MS = 1_000_000; // nanoseconds
+/** How long `open` waits for a cluster's JetStream API (a leader election) before it fails. */
+const JETSTREAM_WAIT_MS = 20_000;
+/** The pause between two tries of the JetStream API while it has no leader. */
+const JETSTREAM_RETRY_MS = 250;
 
 /**
  * A {@linkcode WorkQueue} on one NATS connection (kind `"jetstream"`). Made by
@@ -101,10 +122,17 @@ export class JetStreamWorkQueue implements WorkQueue {
   readonly #owned: { close(): Promise<void> } | undefined;
   readonly #consumers = new Set<QueueConsumer>();
   readonly #context: _Context;
+  readonly #replicas: number;
   #closing: Promise<void> | undefined;
 
-  private constructor(jsm: JetStreamManager, address: string, options: JetStreamWorkQueueOptions) {
+  private constructor(
+    jsm: JetStreamManager,
+    address: string,
+    replicas: number,
+    options: JetStreamWorkQueueOptions,
+  ) {
     this.#jsm = jsm;
+    this.#replicas = replicas;
     this.#js = jsm.jetstream();
     this.address = address;
     this.#logger = options.logger ?? createLogger();
@@ -120,7 +148,9 @@ export class JetStreamWorkQueue implements WorkQueue {
 
   /**
    * Uses an open connection. Rejects with `Error("Cannot use the work queue: JetStream is not
-   * enabled on nats://... (start nats-server with -js)")` when the server has no JetStream.
+   * enabled on nats://... (start nats-server with -js)")` when the server has no JetStream. When
+   * the server has JetStream but its API does not answer (a cluster electing its JetStream leader
+   * after losing a server), tries again every 250 ms for up to 20 s.
    */
   static async open(
     connection: NatsConnection,
@@ -128,16 +158,36 @@ export class JetStreamWorkQueue implements WorkQueue {
   ): Promise<JetStreamWorkQueue> {
     const address = options.address ?? `nats://${connection.getServer()}`;
     let jsm: JetStreamManager;
-    try {
-      jsm = await jetstreamManager(connection);
-    } catch (error) {
-      throw new Error(
-        `Cannot use the work queue: JetStream is not enabled on ${address} (start nats-server ` +
-          `with -js)`,
-        { cause: error },
+    const giveUpAt = Date.now() + JETSTREAM_WAIT_MS;
+    for (;;) {
+      try {
+        jsm = await jetstreamManager(connection);
+        break;
+      } catch (error) {
+        // A server with JetStream on (its INFO says so) that does not answer the JetStream API
+        // yet: the cluster is electing its JetStream leader (a server was lost). Wait for it.
+        const enabled = (connection as { info?: { jetstream?: boolean } }).info?.jetstream;
+        if (enabled && Date.now() < giveUpAt && !connection.isClosed()) {
+          await new Promise((resolve) => setTimeout(resolve, JETSTREAM_RETRY_MS));
+          continue;
+        }
+        throw new Error(
+          enabled
+            ? `Cannot use the work queue: JetStream on ${address} did not answer within ` +
+              `${JETSTREAM_WAIT_MS / 1000}s: ${_message(error)}`
+            : `Cannot use the work queue: JetStream is not enabled on ${address} (start ` +
+              `nats-server with -js)`,
+          { cause: error },
+        );
+      }
+    }
+    const replicas = options.replicas ?? clusterReplicas(connection);
+    if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5) {
+      throw new RangeError(
+        `Work queue replicas must be a whole number from 1 to 5: got ${replicas}`,
       );
     }
-    return new JetStreamWorkQueue(jsm, address, options);
+    return new JetStreamWorkQueue(jsm, address, replicas, options);
   }
 
   /**
@@ -150,17 +200,25 @@ export class JetStreamWorkQueue implements WorkQueue {
     const resolved = resolveQueueOptions(options);
     const stream = streamName(name);
     const subject = queueSubject(name);
-    try {
-      await this.#ensureStream(stream, subject, resolved, options !== undefined);
-      await this.#ensureConsumer(stream, resolved, options !== undefined);
-    } catch (error) {
-      if (error instanceof TypeError) throw error;
-      throw new Error(
-        `Cannot create the work queue "${name}" on ${this.address}: ${_message(error)}`,
-        {
-          cause: error,
-        },
-      );
+    const giveUpAt = Date.now() + JETSTREAM_WAIT_MS;
+    for (;;) {
+      try {
+        await this.#ensureStream(stream, subject, resolved, options !== undefined);
+        await this.#ensureConsumer(stream, resolved, options !== undefined);
+        break;
+      } catch (error) {
+        if (error instanceof TypeError) throw error;
+        // The stream's replicas are electing a leader (a server of the cluster was lost).
+        if (_isElection(error) && Date.now() < giveUpAt) {
+          await new Promise((resolve) => setTimeout(resolve, JETSTREAM_RETRY_MS));
+          this.#checkOpen();
+          continue;
+        }
+        throw new Error(
+          `Cannot create the work queue "${name}" on ${this.address}: ${_message(error)}`,
+          { cause: error },
+        );
+      }
     }
     const consumer = await this.#js.consumers.get(stream, DURABLE_NAME);
     return new _Handle(this.#context, name, subject, consumer, resolved.maxDeliver);
@@ -193,6 +251,7 @@ export class JetStreamWorkQueue implements WorkQueue {
       discard: DiscardPolicy.New,
       duplicate_window: options.duplicateWindowMs * _MS,
       max_bytes: options.maxBytes,
+      num_replicas: this.#replicas,
     };
     const existing = await this.#jsm.streams.info(stream).catch((error) => {
       if (_isNotFound(error)) return undefined;
@@ -211,7 +270,14 @@ export class JetStreamWorkQueue implements WorkQueue {
     }
     const same = existing.config.duplicate_window === config.duplicate_window &&
       existing.config.max_bytes === config.max_bytes;
-    if (update && !same) await this.#jsm.streams.update(stream, config);
+    // A stream made before the cluster grew (or on one server) is scaled up, never down.
+    const fewer = (existing.config.num_replicas ?? 1) < this.#replicas;
+    if ((update && !same) || fewer) {
+      await this.#jsm.streams.update(stream, {
+        ...config,
+        num_replicas: Math.max(this.#replicas, existing.config.num_replicas ?? 1),
+      });
+    }
   }
 
   async #ensureConsumer(
@@ -361,6 +427,16 @@ export async function jetStreamWorkQueueOn(
     if (owns) await bus.close();
     throw error;
   }
+}
+
+/**
+ * Whether `error` is what JetStream answers while a stream or the cluster has no leader: a
+ * timeout, no responders, or "JetStream system temporarily unavailable" (10008).
+ */
+function _isElection(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  return code === 10008 || code === "TIMEOUT" || code === "503" ||
+    /timeout|timed out|no responders|temporarily unavailable/i.test(_message(error));
 }
 
 function _isNotFound(error: unknown): boolean {

@@ -105,3 +105,30 @@ Deno.test("LeaseKeeper rejects a TTL under one second", () => {
     RangeError,
   );
 });
+
+Deno.test("LeaseKeeper finishes a re-registration that failed part-way at the next renewal", async () => {
+  const clock = new ManualClock(0);
+  const inner = new MemoryRegistry({ clock });
+  let failPuts = false;
+  const registry: Registry = {
+    ...flaky(inner).registry,
+    put: (key, value, lease) =>
+      failPuts && key.endsWith("2")
+        ? Promise.reject(new Error("etcd went away again"))
+        : inner.put(key, value, lease),
+  };
+  const keeper = new LeaseKeeper(registry, { ttlSeconds: 9, clock });
+  await keeper.register(KEY, "{}");
+  await keeper.register(`${KEY}2`, "{}");
+  await inner.revokeLease(keeper.lease!); // the lease is lost: its keys went with it
+  failPuts = true;
+  clock.advance(3000);
+  await keeper.renew(); // a new lease; the second put fails
+  assert.deepEqual(await keys(inner), [KEY]);
+  failPuts = false;
+  clock.advance(3000);
+  await keeper.renew(); // the lease is alive: the missing key is put back
+  assert.deepEqual(await keys(inner), [KEY, `${KEY}2`]);
+  await keeper.stop();
+  await inner.close();
+});
