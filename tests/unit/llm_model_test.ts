@@ -143,6 +143,9 @@ Deno.test("ngram learns from a Markdown file's prose, leaving code and tables ou
       "| a | b |\n|---|---|\n\n- one item\n- two item\n",
   );
   assert.equal(prose.trim().split(/\s+/).join(" "), "Run now, then wait. one item two item");
+  // An inline code span may run over a line break (the README has some).
+  const wrapped = markdownToProse("Put it `on the\nqueue()` and `read\nit\nback` here.\n");
+  assert.equal(wrapped.trim().split(/\s+/).join(" "), "Put it and here.");
 });
 
 Deno.test("createModel names what is wrong with the settings", async () => {

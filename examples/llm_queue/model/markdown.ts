@@ -18,19 +18,32 @@
 export function markdownToProse(markdown: string): string {
   const lines: string[] = [];
   let inFence = false;
+  /** An inline code span opened on an earlier line of the paragraph and not yet closed. */
+  let inCode = false;
   for (const raw of markdown.split(/\r?\n/)) {
     if (/^\s*(```|~~~)/.test(raw)) {
       inFence = !inFence;
       lines.push("");
       continue;
     }
-    if (inFence || _isNonProse(raw)) {
+    if (inFence || _isNonProse(raw) || raw.trim() === "") {
+      inCode = false;
       lines.push("");
       continue;
     }
     const item = /^\s*(?:[-*+]|\d+[.)])\s+/.exec(raw);
     if (item) lines.push("");
-    lines.push(_inlineToText(item ? raw.slice(item[0].length) : raw.replace(/^\s*>\s?/, "")));
+    let line = item ? raw.slice(item[0].length) : raw.replace(/^\s*>\s?/, "");
+    if (inCode) {
+      const close = line.indexOf("`");
+      if (close < 0) continue; // the whole line is inside the code span
+      line = line.slice(close + 1);
+      inCode = false;
+    }
+    line = line.replace(/`[^`]*`/g, "");
+    const open = line.indexOf("`");
+    if (open >= 0) [line, inCode] = [line.slice(0, open), true];
+    lines.push(_inlineToText(line));
   }
   return lines.join("\n").replace(/\n{3,}/g, "\n\n");
 }
