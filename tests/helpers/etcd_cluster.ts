@@ -22,6 +22,7 @@
  */
 
 import { requireBinary } from "./binaries.ts";
+import { ClusterMember, freeLoopbackPort } from "./cluster_member.ts";
 import { eventually } from "./eventually.ts";
 
 /** One member of the cluster. */
@@ -59,18 +60,6 @@ export interface EtcdCluster extends AsyncDisposable {
 const CLUSTER_TOKEN = "meshwork-test-cluster";
 const HEALTH_TIMEOUT_MS = 20_000;
 
-function _freePort(taken: Set<number>): number {
-  for (;;) {
-    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const { port } = listener.addr as Deno.NetAddr;
-    listener.close();
-    if (!taken.has(port)) {
-      taken.add(port);
-      return port;
-    }
-  }
-}
-
 /** `POST /v3/maintenance/status` of one member: its id and the leader it knows, or undefined. */
 async function _status(endpoint: string): Promise<{ self: string; leader: string } | undefined> {
   try {
@@ -99,24 +88,18 @@ async function _healthy(endpoint: string): Promise<boolean> {
   }
 }
 
-class _Member implements EtcdClusterMember {
-  readonly name: string;
+class _Member extends ClusterMember implements EtcdClusterMember {
   readonly clientPort: number;
   readonly peerPort: number;
   readonly dataDir: string;
-  readonly logPath: string;
-  child: Deno.ChildProcess | undefined;
-  exited: Promise<Deno.CommandStatus> | undefined;
   /** The member id etcd gave it (hex, as the gateway prints it), once seen. */
   id: string | undefined;
-  gone = false;
 
   constructor(name: string, root: string, taken: Set<number>) {
-    this.name = name;
-    this.clientPort = _freePort(taken);
-    this.peerPort = _freePort(taken);
+    super(name, `${root}/${name}.log`);
+    this.clientPort = freeLoopbackPort(taken);
+    this.peerPort = freeLoopbackPort(taken);
     this.dataDir = `${root}/${name}`;
-    this.logPath = `${root}/${name}.log`;
   }
 
   get endpoint(): string {
@@ -125,10 +108,6 @@ class _Member implements EtcdClusterMember {
 
   get peer(): string {
     return `http://127.0.0.1:${this.peerPort}`;
-  }
-
-  get pid(): number | undefined {
-    return this.child?.pid;
   }
 }
 
@@ -149,17 +128,13 @@ class _Cluster implements EtcdCluster {
   }
 
   output(index: number): string {
-    try {
-      return Deno.readTextFileSync(this.members[index]!.logPath);
-    } catch {
-      return "";
-    }
+    return this.members[index]!.output();
   }
 
   /** Launches member `index` (no wait); `state` is `new` the first time, `existing` after. */
   launch(index: number, state: "new" | "existing"): void {
     const member = this.members[index]!;
-    if (member.child) return;
+    if (member.started) return;
     const initial = this.members.map((m) => `${m.name}=${m.peer}`).join(",");
     const args = [
       `--name=${member.name}`,
@@ -173,23 +148,7 @@ class _Cluster implements EtcdCluster {
       `--initial-cluster-token=${CLUSTER_TOKEN}`,
       "--logger=zap",
     ];
-    Deno.writeTextFileSync(member.logPath, `--- starting etcd ${args.join(" ")}\n`, {
-      append: true,
-    });
-    // `exec` keeps the process id: the pid we signal is etcd's own, never a shell's.
-    const child = new Deno.Command("/bin/sh", {
-      args: ["-c", 'exec "$0" "$@" >>"$MESHWORK_ETCD_LOG" 2>&1', this.#binary, ...args],
-      env: { MESHWORK_ETCD_LOG: member.logPath },
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-    member.child = child;
-    member.exited = child.status;
-    member.gone = false;
-    child.status.then(() => {
-      if (member.child === child) member.gone = true;
-    });
+    member.spawn(this.#binary, args, "etcd");
   }
 
   /** Waits until member `index` answers `/health` (its process must not exit meanwhile). */
@@ -205,45 +164,21 @@ class _Cluster implements EtcdCluster {
   async leader(timeoutMs = 15_000): Promise<number> {
     let found = -1;
     await eventually("the etcd members agreeing on a leader", async () => {
-      const running = this.members.filter((m) => m.child && !m.gone);
+      const running = this.members.filter((m) => m.running);
       const statuses = await Promise.all(running.map((m) => _status(m.endpoint)));
       if (statuses.some((s) => s === undefined)) return false;
       running.forEach((m, i) => (m.id ??= statuses[i]!.self));
       const leaders = new Set(statuses.map((s) => s!.leader));
       if (leaders.size !== 1) return false;
       const [leader] = leaders;
-      found = this.members.findIndex((m) => m.id === leader && m.child && !m.gone);
+      found = this.members.findIndex((m) => m.id === leader && m.running);
       return found >= 0;
     }, { timeoutMs, intervalMs: 50 });
     return found;
   }
 
   async kill(index: number, signal: Deno.Signal = "SIGKILL"): Promise<void> {
-    const member = this.members[index]!;
-    const child = member.child;
-    const exited = member.exited;
-    if (!child || !exited) return;
-    try {
-      if (!member.gone) Deno.kill(child.pid, signal);
-    } catch {
-      // already gone
-    }
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<"late">((
-      resolve,
-    ) => (timer = setTimeout(() => resolve("late"), 3000)));
-    const first = await Promise.race([exited, late]);
-    clearTimeout(timer);
-    if (first === "late") {
-      try {
-        Deno.kill(child.pid, "SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
-    await exited;
-    member.child = undefined;
-    member.exited = undefined;
+    await this.members[index]!.stop(signal);
   }
 
   async restart(index: number): Promise<void> {

@@ -23,6 +23,7 @@
  */
 
 import { requireBinary } from "./binaries.ts";
+import { ClusterMember, freeLoopbackPort } from "./cluster_member.ts";
 import { eventually } from "./eventually.ts";
 
 /** One server of the cluster. */
@@ -67,20 +68,6 @@ interface _Jsz {
 
 const CLUSTER_NAME = "meshwork-test";
 const START_TIMEOUT_MS = 20_000;
-const STOP_GRACE_MS = 3000;
-
-/** A free loopback port (bound to port 0, read, released), not one of `taken`. */
-function _freePort(taken: Set<number>): number {
-  for (;;) {
-    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const { port } = listener.addr as Deno.NetAddr;
-    listener.close();
-    if (!taken.has(port)) {
-      taken.add(port);
-      return port;
-    }
-  }
-}
 
 /** GET a monitoring route as JSON, or `undefined` when the server does not answer. */
 async function _monitor(port: number, path: string): Promise<unknown> {
@@ -98,33 +85,22 @@ async function _monitor(port: number, path: string): Promise<unknown> {
   }
 }
 
-class _Server implements NatsClusterServer {
-  readonly name: string;
+class _Server extends ClusterMember implements NatsClusterServer {
   readonly port: number;
   readonly clusterPort: number;
   readonly monitorPort: number;
   readonly storeDir: string;
-  readonly logPath: string;
-  child: Deno.ChildProcess | undefined;
-  exited: Promise<Deno.CommandStatus> | undefined;
-  /** The current run has exited (on its own or stopped). */
-  gone = false;
 
   constructor(name: string, root: string, taken: Set<number>) {
-    this.name = name;
-    this.port = _freePort(taken);
-    this.clusterPort = _freePort(taken);
-    this.monitorPort = _freePort(taken);
+    super(name, `${root}/${name}.log`);
+    this.port = freeLoopbackPort(taken);
+    this.clusterPort = freeLoopbackPort(taken);
+    this.monitorPort = freeLoopbackPort(taken);
     this.storeDir = `${root}/${name}`;
-    this.logPath = `${root}/${name}.log`;
   }
 
   get url(): string {
     return `nats://127.0.0.1:${this.port}`;
-  }
-
-  get pid(): number | undefined {
-    return this.child?.pid;
   }
 }
 
@@ -145,17 +121,13 @@ class _Cluster implements NatsCluster {
   }
 
   output(index: number): string {
-    try {
-      return Deno.readTextFileSync(this.servers[index]!.logPath);
-    } catch {
-      return "";
-    }
+    return this.servers[index]!.output();
   }
 
   /** Launches server `index` (no wait). */
   launch(index: number): void {
     const server = this.servers[index]!;
-    if (server.child) return;
+    if (server.started) return;
     const routes = this.servers.filter((s) => s !== server)
       .map((s) => `nats://127.0.0.1:${s.clusterPort}`).join(",");
     const args = [
@@ -177,28 +149,12 @@ class _Cluster implements NatsCluster {
       "--routes",
       routes,
     ];
-    Deno.writeTextFileSync(server.logPath, `--- starting nats-server ${args.join(" ")}\n`, {
-      append: true,
-    });
-    // `exec` keeps the process id: the pid we signal is nats-server's own, never a shell's.
-    const child = new Deno.Command("/bin/sh", {
-      args: ["-c", 'exec "$0" "$@" >>"$MESHWORK_NATS_LOG" 2>&1', this.#binary, ...args],
-      env: { MESHWORK_NATS_LOG: server.logPath },
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-    server.child = child;
-    server.exited = child.status;
-    server.gone = false;
-    child.status.then(() => {
-      if (server.child === child) server.gone = true;
-    });
+    server.spawn(this.#binary, args, "nats-server");
   }
 
   async ready(timeoutMs = START_TIMEOUT_MS): Promise<void> {
-    const running = this.servers.filter((s) => s.child);
-    const died = () => this.servers.find((s) => s.child && s.gone);
+    const running = this.servers.filter((s) => s.started);
+    const died = () => this.servers.find((s) => s.started && s.gone);
     await eventually(
       `the NATS cluster ready (meta leader, ${running.length} peers)`,
       async () => {
@@ -228,18 +184,18 @@ class _Cluster implements NatsCluster {
   }
 
   async kill(index: number, signal: Deno.Signal = "SIGKILL"): Promise<void> {
-    await _stop(this.servers[index]!, signal);
+    await this.servers[index]!.stop(signal);
   }
 
   async restart(index: number): Promise<void> {
-    await _stop(this.servers[index]!, "SIGINT");
+    await this.servers[index]!.stop("SIGINT");
     this.launch(index);
     await this.ready();
   }
 
   async streamLeader(stream: string): Promise<number | undefined> {
     for (const server of this.servers) {
-      if (!server.child) continue;
+      if (!server.started) continue;
       const jsz = await _monitor(server.monitorPort, "/jsz?accounts=true&streams=true") as {
         account_details?: {
           stream_detail?: { name: string; cluster?: { leader?: string } }[];
@@ -257,40 +213,13 @@ class _Cluster implements NatsCluster {
   }
 
   async stop(): Promise<void> {
-    await Promise.all(this.servers.map((s) => _stop(s, "SIGINT")));
+    await Promise.all(this.servers.map((s) => s.stop("SIGINT")));
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
     await Deno.remove(this.#root, { recursive: true }).catch(() => {});
   }
-}
-
-/** Signals a server by PID, waits for its exit (SIGKILL after the grace period). */
-async function _stop(server: _Server, signal: Deno.Signal): Promise<void> {
-  const child = server.child;
-  const exited = server.exited;
-  if (!child || !exited) return;
-  let done = false;
-  exited.then(() => (done = true), () => (done = true));
-  const send = (name: Deno.Signal) => {
-    try {
-      if (!done) Deno.kill(child.pid, name);
-    } catch {
-      // already gone
-    }
-  };
-  send(signal);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<"late">((
-    resolve,
-  ) => (timer = setTimeout(() => resolve("late"), STOP_GRACE_MS)));
-  const first = await Promise.race([exited, late]);
-  clearTimeout(timer);
-  if (first === "late") send("SIGKILL");
-  await exited;
-  server.child = undefined;
-  server.exited = undefined;
 }
 
 /**
