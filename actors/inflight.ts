@@ -38,6 +38,23 @@ export type HeartbeatSender = (request: Inflight, requestId: string) => void;
 const _TICK_MS = 100;
 
 /**
+ * A key that always stays in the map of requests: V8 shrinks a hash table (a new allocation)
+ * whenever it empties, and an actor's map empties after almost every request at low load.
+ */
+const _KEEP = "\u0000keep";
+/** A request id as a key of the map (one that spells `_KEEP` is moved aside). */
+function _key(requestId: string): string {
+  return requestId === _KEEP ? `${_KEEP}\u0000` : requestId;
+}
+const _KEEP_RECORD: Inflight = {
+  controller: new AbortController(),
+  deadline: Infinity,
+  seq: 0,
+  lastSentAt: 0,
+  job: undefined,
+};
+
+/**
  * The requests being served by one actor. While any is in flight a ticker (shared by the
  * actors of a runtime, or its own) calls it every 100 ms:
  * it aborts requests whose deadline passed (`deadline_exceeded`), calls `heartbeat` for a
@@ -56,7 +73,7 @@ export class InflightRequests {
   #heartbeatMs: number;
   #heartbeat: HeartbeatSender;
   #onHeartbeatError: (error: unknown, requestId: string) => void;
-  #requests = new Map<string, Inflight>();
+  #requests = new Map<string, Inflight>([[_KEEP, _KEEP_RECORD]]);
   #ticker: Ticker;
   #drained: (() => void) | undefined;
 
@@ -76,12 +93,12 @@ export class InflightRequests {
 
   /** How many requests are in flight. */
   get size(): number {
-    return this.#requests.size;
+    return this.#requests.size - 1;
   }
 
   /** The request in flight under this id. */
   get(requestId: string): Inflight | undefined {
-    return this.#requests.get(requestId);
+    return this.#requests.get(_key(requestId));
   }
 
   /** Starts tracking a request; a retried request under the same id takes the slot. */
@@ -95,29 +112,31 @@ export class InflightRequests {
       job: undefined,
     };
     // A retried request may arrive again under the same id: the newest one wins the slot.
-    this.#requests.set(requestId, request);
+    this.#requests.set(_key(requestId), request);
     this.#ticker.join(this.#tick);
     return request;
   }
 
   /** Stops tracking a request (unless a newer one holds its id). */
   untrack(requestId: string, request: Inflight): void {
-    if (this.#requests.get(requestId) === request) this.#requests.delete(requestId);
-    if (this.#requests.size === 0) {
-      this.#ticker.leave(this.#tick);
-      this.#drained?.();
-    }
+    const key = _key(requestId);
+    if (this.#requests.get(key) === request) this.#requests.delete(key);
+    // The ticker is left at its next tick, not here: a busy actor empties and fills again many
+    // times between two ticks, and leaving and joining each time costs more than one idle check.
+    if (this.size === 0) this.#drained?.();
   }
 
   /** Resolves once no request is in flight. */
   drained(): Promise<void> {
-    if (this.#requests.size === 0) return Promise.resolve();
+    if (this.size === 0) return Promise.resolve();
     return new Promise<void>((resolve) => (this.#drained = resolve));
   }
 
   /** Aborts every request in flight with `reason`. */
   abortAll(reason: () => unknown): void {
-    for (const request of this.#requests.values()) request.controller.abort(reason());
+    for (const request of this.#requests.values()) {
+      if (request !== _KEEP_RECORD) request.controller.abort(reason());
+    }
   }
 
   /** Stops the checks (the actor has stopped). */
@@ -130,8 +149,13 @@ export class InflightRequests {
    * for all the requests of all the actors that share it) while any request is in flight.
    */
   #tick = (): void => {
+    if (this.size === 0) {
+      this.#ticker.leave(this.#tick);
+      return;
+    }
     const now = this.#clock.now();
     for (const [requestId, request] of this.#requests) {
+      if (request === _KEEP_RECORD) continue;
       if (now >= request.deadline && !request.controller.signal.aborted) {
         request.controller.abort(
           new MeshError("deadline_exceeded", "The request deadline passed"),

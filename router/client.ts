@@ -120,6 +120,9 @@ export class EndpointClient {
     this.#policy(this.settings.policy); // validates the name now, not on the first call
     this.#offView = view.onChange((change) => {
       this.#down.clear(change.instance);
+      if (change.type === "removed" && !this.#inflight.get(change.instance)) {
+        this.#inflight.delete(change.instance);
+      }
       // A lost instance fails its calls at once. Not so one that deregistered in a graceful stop
       // (it said so first: `meta.draining`) and is finishing those calls, nor one that a reload
       // no longer found (the store was wiped: it is alive and registers again). Their calls stay
@@ -284,8 +287,10 @@ export class EndpointClient {
   #count = (instance: string, delta: 1 | -1) => this.#countInflight(instance, delta);
 
   #countInflight(instance: string, delta: 1 | -1): void {
-    const count = (this.#inflight.get(instance) ?? (delta > 0 ? 0 : 1)) + delta;
-    if (count > 0) this.#inflight.set(instance, count);
+    // A count that drops to 0 stays while the instance is live (deleting and adding it again on
+    // every call churns the map); it goes when the instance leaves the view.
+    const count = Math.max(0, (this.#inflight.get(instance) ?? 0) + delta);
+    if (count > 0 || this.#view.get(instance)) this.#inflight.set(instance, count);
     else this.#inflight.delete(instance);
   }
 
