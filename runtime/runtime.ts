@@ -36,7 +36,7 @@ import { InstanceView } from "../router/instance_view.ts";
 import { type Random, systemRandom } from "../utils/random.ts";
 import { ReplyInbox } from "../router/reply_inbox.ts";
 import type { QueueHandle, QueueOptions, WorkQueue } from "../planes/work_queue.ts";
-import { MemoryWorkQueue } from "../planes/memory/memory_work_queue.ts";
+import { WorkQueues } from "./work_queues.ts";
 import type { QueueServing } from "../actors/queue_serving.ts";
 import type { DataSource } from "../actors/request_context.ts";
 import { type DataPlane, DEFAULT_DATA_THRESHOLD } from "../planes/data_plane.ts";
@@ -123,10 +123,7 @@ export interface ServeOptions {
   queue?: QueueServing;
 }
 
-/** The durable work queue of an endpoint: `<namespace>.<component>.<endpoint>`. */
-export function workQueueName(address: EndpointAddress): string {
-  return `${address.namespace}.${address.component}.${address.endpoint}`;
-}
+export { workQueueName } from "./work_queues.ts";
 
 function systemHostname(): string {
   try {
@@ -168,10 +165,7 @@ export class Runtime {
   #finishedListeners = new Set<() => void>();
   #graceMs = 10_000;
   #actorHost: ActorHost;
-  #openWorkQueue: () => Promise<WorkQueue>;
-  #workQueue: Promise<WorkQueue> | undefined;
-  #ownWorkQueue: MemoryWorkQueue | undefined;
-  #queues = new Map<string, Promise<QueueHandle>>();
+  #workQueues: WorkQueues;
   #makeDataPlane: () => DataPlane;
   #dataPlane: DataPlane | undefined;
   #ownDataPlane = false;
@@ -187,11 +181,7 @@ export class Runtime {
     this.heartbeatMs = options.heartbeatMs ?? 1000;
     this.pid = options.pid ?? Deno.pid;
     this.#clientDefaults = options.clientDefaults ?? {};
-    const workQueue = options.workQueue;
-    this.#openWorkQueue = typeof workQueue === "function" ? workQueue : () =>
-      Promise.resolve(
-        workQueue ?? (this.#ownWorkQueue = new MemoryWorkQueue({ clock: this.clock })),
-      );
+    this.#workQueues = new WorkQueues(options.workQueue, this.clock);
     const dataPlane = options.dataPlane;
     this.#makeDataPlane = typeof dataPlane === "function" ? dataPlane : () => {
       if (dataPlane) return dataPlane;
@@ -230,7 +220,7 @@ export class Runtime {
       registration: this.keeper,
       clock: this.clock,
       log: this.log,
-      workQueue: () => this.#plane(),
+      workQueue: () => this.#workQueues.plane(),
     });
     this.#actorHost = {
       bus: this.bus,
@@ -273,15 +263,7 @@ export class Runtime {
    * are brought in line with them; callers open it without.
    */
   workQueue(address: EndpointAddress, options?: QueueOptions): Promise<QueueHandle> {
-    const name = workQueueName(address);
-    const key = options ? `${name}|${options.maxDeliver}|${options.ackWaitMs}` : name;
-    let handle = this.#queues.get(key);
-    if (!handle) {
-      handle = this.#plane().then((plane) => plane.queue(name, options));
-      handle.catch(() => this.#queues.delete(key));
-      this.#queues.set(key, handle);
-    }
-    return handle;
+    return this.#workQueues.endpointQueue(address, options);
   }
 
   /**
@@ -297,24 +279,7 @@ export class Runtime {
    * and shared queues), by work-queue name; a queue that cannot be read now is left out.
    */
   async queueDepths(): Promise<Map<string, number>> {
-    const depths = await this.queues.depths();
-    for (const handle of this.#queues.values()) {
-      try {
-        const queue = await handle;
-        if (!depths.has(queue.name)) depths.set(queue.name, await queue.pending());
-      } catch {
-        // not reachable now: left out
-      }
-    }
-    return depths;
-  }
-
-  #plane(): Promise<WorkQueue> {
-    this.#workQueue ??= this.#openWorkQueue().catch((error) => {
-      this.#workQueue = undefined;
-      throw error;
-    });
-    return this.#workQueue;
+    return this.#workQueues.addDepths(await this.queues.depths());
   }
 
   /** The actors running in this process. */
@@ -518,7 +483,7 @@ export class Runtime {
     this.inbox.close();
     this.queues.close();
     this.#actorHost.ticker?.stop();
-    await this.#ownWorkQueue?.close();
+    await this.#workQueues.close();
     if (this.#ownDataPlane) await this.#dataPlane?.close();
   }
 
