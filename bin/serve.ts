@@ -202,8 +202,13 @@ async function _serveOn(
   }
 }
 
+/** Signals closer together than this count as one (see {@linkcode runUntilSignalled}). */
+export const SAME_SIGNAL_MS = 500;
+
 /**
  * Resolves once a signal (SIGINT, SIGTERM) has stopped the mesh; a second signal exits at once.
+ * The same signal again within {@linkcode SAME_SIGNAL_MS} is the first one delivered twice, not a
+ * second: a Ctrl-C in a terminal reaches `serve` both from the terminal and through `deno task`.
  * Rejects, after stopping, when a supervisor gives up, so that a service manager restarts the
  * process.
  */
@@ -223,8 +228,11 @@ export function runUntilSignalled(mesh: RunningMesh): Promise<void> {
       mesh.stop().then(resolve, reject);
     });
     let signals = 0;
+    let firstAt = 0;
     const onSignal = (signal: Deno.Signal) => {
-      if (++signals > 1) {
+      if (signals > 0 && performance.now() - firstAt < SAME_SIGNAL_MS) return;
+      if (++signals === 1) firstAt = performance.now();
+      if (signals > 1) {
         mesh.log.warn("Second signal: exiting now", { signal });
         // The servers `--initialize-request-plane` started must not outlive us.
         for (const pid of Object.values(mesh.localPlanes?.pids ?? {})) {
