@@ -54,6 +54,7 @@ export class LeaseKeeper {
    */
   #reregister = false;
   #renewing: Promise<void> | undefined;
+  #starting: Promise<void> | undefined;
   #listeners = new Set<(event: LeaseEvent) => void>();
 
   constructor(registry: Registry, options: LeaseKeeperOptions = {}) {
@@ -83,11 +84,15 @@ export class LeaseKeeper {
   }
 
   /** Grants the lease and starts renewing it. */
-  async start(): Promise<void> {
-    if (this.#lease) return;
-    this.#lease = await this.#registry.grantLease(this.ttlSeconds);
-    this.#emit({ type: "granted", lease: this.#lease });
-    this.#schedule();
+  start(): Promise<void> {
+    if (this.#lease) return Promise.resolve();
+    // Two registrations at once (before any lease) share one grant.
+    this.#starting ??= this.#registry.grantLease(this.ttlSeconds).then((lease) => {
+      this.#lease = lease;
+      this.#emit({ type: "granted", lease });
+      this.#schedule();
+    }).finally(() => (this.#starting = undefined));
+    return this.#starting;
   }
 
   /** Registers a key under the lease; it stays registered until `deregister` or `stop`. */

@@ -41,7 +41,7 @@ export interface NodeTelemetryOptions {
   everyMs?: number;
   /** The machine readings. Default: {@linkcode systemSamplers}. */
   samplers?: NodeSamplers;
-  /** Depth of each work queue the process opened (`Runtime.queueDepths`). Default: none. */
+  /** Depth of each work queue in use in the namespace (`Runtime.queueDepths`). Default: none. */
   queueDepths?: () => Promise<ReadonlyMap<string, number>>;
   clock?: Clock;
   logger?: Logger;

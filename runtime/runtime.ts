@@ -181,7 +181,6 @@ export class Runtime {
     this.heartbeatMs = options.heartbeatMs ?? 1000;
     this.pid = options.pid ?? Deno.pid;
     this.#clientDefaults = options.clientDefaults ?? {};
-    this.#workQueues = new WorkQueues(options.workQueue, this.clock);
     const dataPlane = options.dataPlane;
     this.#makeDataPlane = typeof dataPlane === "function" ? dataPlane : () => {
       if (dataPlane) return dataPlane;
@@ -213,6 +212,11 @@ export class Runtime {
       version: this.version,
       logger: this.log,
     });
+    this.#workQueues = new WorkQueues(options.workQueue, this.clock, {
+      namespace: this.namespace,
+      registry: this.registry,
+      registration: this.keeper,
+    });
     this.queues = new SharedQueueSet({
       namespace: this.namespace,
       bus: this.bus,
@@ -221,6 +225,7 @@ export class Runtime {
       clock: this.clock,
       log: this.log,
       workQueue: () => this.#workQueues.plane(),
+      opened: (name) => this.#workQueues.note(name),
     });
     this.#actorHost = {
       bus: this.bus,

@@ -50,6 +50,8 @@ export interface SharedQueueHost {
   readonly clock: Clock;
   readonly log: Logger;
   workQueue(): Promise<WorkQueue>;
+  /** Told of each work queue opened (the runtime notes it in the registry). */
+  opened?(name: string): void;
 }
 
 /** What has arrived for one item put from this process. */
@@ -134,7 +136,7 @@ export class SharedQueueSet implements SharedQueues {
       handle = this.#host.workQueue().then((plane) =>
         plane.queue(full, { ackWaitMs: SHARED_QUEUE_ACK_WAIT_MS, maxDeliver: 5 })
       );
-      handle.catch(() => this.#handles.delete(full));
+      handle.then(() => this.#host.opened?.(full), () => this.#handles.delete(full));
       this.#handles.set(full, handle);
     }
     return handle;

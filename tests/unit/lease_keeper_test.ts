@@ -132,3 +132,23 @@ Deno.test("LeaseKeeper finishes a re-registration that failed part-way at the ne
   await keeper.stop();
   await inner.close();
 });
+
+Deno.test("LeaseKeeper: two registrations before any lease share one grant", async () => {
+  const clock = new ManualClock(0);
+  const inner = new MemoryRegistry({ clock });
+  let grants = 0;
+  const registry: Registry = {
+    ...flaky(inner).registry,
+    grantLease: (ttl) => (grants++, inner.grantLease(ttl)),
+  };
+  const keeper = new LeaseKeeper(registry, { ttlSeconds: 9, clock });
+  await Promise.all([keeper.register(KEY, "{}"), keeper.register(`${KEY}2`, "{}")]);
+  assert.equal(grants, 1);
+  for (let i = 0; i < 10; i++) { // many TTLs: both keys live on the one renewed lease
+    clock.advance(3000);
+    await keeper.renew();
+  }
+  assert.deepEqual(await keys(inner), [KEY, `${KEY}2`]);
+  await keeper.stop();
+  await inner.close();
+});

@@ -139,3 +139,14 @@ Deno.test("ctx.done(): a transient instance that finishes is not restarted; the 
     assert.equal(runtime!.actors.length, 0);
   });
 });
+
+Deno.test("queueDepths: any process reports every work queue in use in the namespace", async () => {
+  await withRuntimes(2, async ([putter, dashboard]) => {
+    for (let i = 0; i < 3; i++) await putter!.queue("jobs").put(i);
+    await putter!.queue("other").put("x");
+    // The dashboard's process never opened these queues: the registry says they are in use.
+    const depths = await dashboard!.queueDepths();
+    assert.equal(depths.get("sq.q.jobs"), 3);
+    assert.equal(depths.get("sq.q.other"), 1);
+  });
+});
