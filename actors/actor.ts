@@ -37,11 +37,9 @@ import {
 } from "./request_context.ts";
 import { MeshError } from "../protocol/errors.ts";
 import type { LocalCall } from "../protocol/call_options.ts";
-import type { InstanceInfo } from "../protocol/instance_info.ts";
 import {
   controlSubject,
   type EndpointAddress,
-  instanceKey,
   mailboxSubject,
   queueGroup,
   queueSubject,
@@ -50,6 +48,7 @@ import { CANCEL, decodeRequest, H, PROBE } from "../protocol/wire.ts";
 import { NotDeliveredError } from "../protocol/not_delivered_error.ts";
 import type { SharedQueue } from "./shared_queue.ts";
 import { countedQueue } from "./counted_queue.ts";
+import { InstanceRecords } from "./instance_records.ts";
 
 /** What an actor needs from the runtime that hosts it. */
 export interface ActorHost {
@@ -92,7 +91,7 @@ export class Actor {
   /** The control subscription (cancels, probes): kept while a graceful stop drains. */
   #control: BusSubscription | undefined;
   #consumers: QueueConsumer[] = [];
-  #keys: string[] = [];
+  #records: InstanceRecords;
   #takenQueues = new Set<string>();
   #inflight: InflightRequests;
   #stopping = new AbortController();
@@ -132,6 +131,7 @@ export class Actor {
     this.queue = queue;
     const log = host.log.child({ component: definition.name, instance: id });
     this.#log = log;
+    this.#records = new InstanceRecords(host.registration, log);
     const clock = host.clock;
     this.endpointStats = new InstanceStats(
       clock === systemClock ? () => performance.now() : () => clock.now(),
@@ -263,12 +263,8 @@ export class Actor {
     this.#state = "stopping";
     this.#draining = wasRunning;
     this.#stopping.abort(new MeshError("cancelled", "The instance is stopping"));
-    if (wasRunning) await this.#markDraining();
-    for (const key of this.#keys) {
-      await this.#host.registration.deregister(key).catch((error) =>
-        this.#log.warn("Could not deregister; the key expires with the lease", { key, error })
-      );
-    }
+    if (wasRunning) await this.#records.markDraining();
+    await this.#records.deregisterAll();
     this.#unsubscribe();
     await this.#stopConsuming();
     // The control subject stays while the drain lasts: callers may still cancel, and probes
@@ -319,11 +315,7 @@ export class Actor {
     this.#inflight.abortAll(() => new MeshError("instance_lost", "The instance failed"));
     void (async () => {
       await consuming;
-      for (const key of this.#keys) {
-        await this.#host.registration.deregister(key).catch(() => {
-          // the key expires with the lease
-        });
-      }
+      await this.#records.deregisterAll(true);
       this.#inflight.stopTimer();
       this.#state = "stopped";
       this.#exit({ normal: false, error });
@@ -456,7 +448,7 @@ export class Actor {
   async #register(endpoint: string): Promise<void> {
     const host = this.#host;
     const address = this.address(endpoint);
-    const info: InstanceInfo = {
+    await this.#records.register(address, {
       namespace: address.namespace,
       component: address.component,
       endpoint,
@@ -470,28 +462,7 @@ export class Actor {
         ...(this.definition.resumable ? { resumable: true } : {}),
         ...(this.queue ? { queue: true } : {}),
       },
-    };
-    const key = instanceKey(address, this.id);
-    this.#keys.push(key);
-    await host.registration.register(key, JSON.stringify(info));
-  }
-
-  /**
-   * Marks every registry record of this instance `meta.draining` before they are deleted: callers
-   * stop routing here, and the deletion that follows (in the same order on every watch) does not
-   * fail the requests this instance is still finishing (DESIGN.md §5: deregister, then drain).
-   */
-  async #markDraining(): Promise<void> {
-    const registration = this.#host.registration;
-    for (const key of this.#keys) {
-      const value = registration.keys.get(key);
-      if (value === undefined) continue;
-      const info = JSON.parse(value) as InstanceInfo;
-      const draining: InstanceInfo = { ...info, meta: { ...info.meta, draining: true } };
-      await registration.register(key, JSON.stringify(draining)).catch((error) =>
-        this.#log.warn("Could not mark the instance draining", { key, error })
-      );
-    }
+    });
   }
 
   #handle(endpoint: string, request: unknown, call: RequestCall): unknown {
