@@ -17,8 +17,8 @@ import { type QueueHandle, WorkQueueFullError } from "../planes/work_queue.ts";
 import type { LocalCall } from "../protocol/call_options.ts";
 import { MeshError } from "../protocol/errors.ts";
 import { type EndpointAddress, formatAddress } from "../protocol/names.ts";
-import { encodeRequest, H } from "../protocol/wire.ts";
-import { readFrame, sendCancel } from "./remote_call.ts";
+import { H } from "../protocol/wire.ts";
+import { answerOf } from "./remote_call.ts";
 import type { ReplyInbox } from "./reply_inbox.ts";
 
 /** What a queued call needs: the bus, the inbox, and the endpoint's work queue. */
@@ -44,34 +44,15 @@ export async function* queueCall(
 ): AsyncGenerator<unknown> {
   const { bus, inbox } = host;
   if (call.signal?.aborted) throw new MeshError("cancelled", "The request was cancelled");
-  const pending = inbox.open(call.deadline, undefined, true);
-  const onAbort = () => pending.fail(new MeshError("cancelled", "The request was cancelled"));
-  call.signal?.addEventListener("abort", onAbort, { once: true });
-  let finished = false;
-  try {
-    const message = encodeRequest({
-      requestId: call.requestId,
-      deadline: call.deadline,
-      attempt: call.attempt,
-      resumeFrom: call.resumeFrom,
-      traceparent,
-    }, body);
-    await _submit(host, address, call.requestId, message, pending.subject);
-    for (;;) {
-      const frame = await pending.next();
-      if (frame.kind === "error") finished = true; // the instance is done with it
-      const step = readFrame(frame);
-      if (step.over) finished = true;
-      for (const chunk of step.chunks) yield chunk;
-      if (step.over) return;
-    }
-  } finally {
-    call.signal?.removeEventListener("abort", onAbort);
-    pending.close();
-    if (!finished && pending.instance) {
-      sendCancel(bus, address, pending.instance, call.requestId);
-    }
-  }
+  yield* answerOf(
+    bus,
+    address,
+    () => inbox.open(call.deadline, undefined, true),
+    call,
+    (message, reply) => _submit(host, address, call.requestId, message, reply),
+    traceparent,
+    body,
+  );
 }
 
 /** Stores the job; a failure is the call's `MeshError`. */

@@ -13,7 +13,7 @@ import type { InstanceInfo } from "../protocol/instance_info.ts";
 import { controlSubject, type EndpointAddress, queueSubject } from "../protocol/names.ts";
 import { NotDeliveredError } from "../protocol/not_delivered_error.ts";
 import { CANCEL, decodeJson, encodeRequest, type Frame, H } from "../protocol/wire.ts";
-import type { ReplyInbox } from "./reply_inbox.ts";
+import type { PendingReply, ReplyInbox } from "./reply_inbox.ts";
 
 /** What a remote call needs: the bus, and the inbox the replies come back on. */
 export interface RemoteCallHost {
@@ -26,7 +26,7 @@ export interface RemoteCallHost {
  * target, and yields the decoded chunks of the reply. An `error` frame is thrown as the
  * `MeshError` it carries; a request nobody took throws a `NotDeliveredError`.
  */
-export async function* remoteCall(
+export function remoteCall(
   host: RemoteCallHost,
   address: EndpointAddress,
   target: InstanceInfo | undefined,
@@ -35,8 +35,36 @@ export async function* remoteCall(
   traceparent: string | undefined,
 ): AsyncGenerator<unknown> {
   const { bus, inbox } = host;
-  // The address names the component: a call that goes quiet gets its instance probed.
-  const pending = inbox.open(call.deadline, target?.instance, false, address);
+  const subject = target?.subject ?? queueSubject(address);
+  return answerOf(
+    bus,
+    address,
+    // The address names the component: a call that goes quiet gets its instance probed.
+    () => inbox.open(call.deadline, target?.instance, false, address),
+    call,
+    (message, reply) => bus.publish(subject, message, { reply }),
+    traceparent,
+    body,
+  );
+}
+
+/**
+ * The answer to one request sent by `send` (the request message is built here; `reply` is the
+ * subject of the reply stream `open` makes, at the first step): the decoded chunks of its reply
+ * frames, until the last. Cancelled by
+ * `call.signal`; a call abandoned before its end sends a cancel to the instance that took it.
+ * Shared by calls over the bus and through the work queue.
+ */
+export async function* answerOf(
+  bus: Bus,
+  address: EndpointAddress,
+  open: () => PendingReply,
+  call: LocalCall,
+  send: (message: Uint8Array, reply: string) => void | Promise<void>,
+  traceparent: string | undefined,
+  body: Uint8Array,
+): AsyncGenerator<unknown> {
+  const pending = open();
   const onAbort = () => pending.fail(new MeshError("cancelled", "The request was cancelled"));
   call.signal?.addEventListener("abort", onAbort, { once: true });
   let finished = false;
@@ -48,7 +76,8 @@ export async function* remoteCall(
       resumeFrom: call.resumeFrom,
       traceparent,
     }, body);
-    bus.publish(target?.subject ?? queueSubject(address), message, { reply: pending.subject });
+    const sent = send(message, pending.subject);
+    if (sent) await sent;
     for (;;) {
       const frame = await pending.next();
       if (frame.kind === "error") finished = true; // the instance is done with it
