@@ -19,6 +19,15 @@ import type { Response } from "../examples/llm_queue/messages.ts";
 /** A Jupyter MIME bundle (`Deno.jupyter.display(bundle, { raw: true })`). */
 export type Bundle = Record<string, unknown>;
 
+/**
+ * Waits a moment after a cell's last display. Deno's kernel may report a cell's execution done
+ * before the display it just sent has gone out, and a headless run (nbconvert) then drops that
+ * output; a cell that ends with this gives the display time to go first.
+ */
+export function settled(ms = 100): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 /** One answered prompt, as the notebook saw it. */
 export interface AnsweredPrompt {
   /** What the response workers handed back. */
