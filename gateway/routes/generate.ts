@@ -16,7 +16,7 @@ import { MeshError } from "../../protocol/errors.ts";
 import type { Clock } from "../../utils/clock.ts";
 import type { LogFields, Logger } from "../../utils/logger.ts";
 import { parseBody, readBody } from "../http/body.ts";
-import { GenerateRun } from "./generate/generate_run.ts";
+import { GenerateRun, type RunTimeouts } from "./generate/generate_run.ts";
 import { TimeoutQueue } from "../../utils/timeout_queue.ts";
 import { jsonResponse, methodNotAllowed, toPublicError } from "../http/http_errors.ts";
 import { requestRecordOf } from "../middleware/request_log.ts";
@@ -65,6 +65,7 @@ export function generateRoutes(options: GenerateRouteOptions): Hono {
   const timeouts: _Timeouts = {
     body: new TimeoutQueue(options.clock, options.bodyTimeoutMs),
     deadline: new TimeoutQueue(options.clock, options.requestTimeoutMs),
+    clientWatch: new TimeoutQueue(options.clock, CLIENT_WATCH_AFTER_MS),
   };
   app.post(GENERATE_PATH, (c) => _handleGenerate(c, options, timeouts));
   app.all(GENERATE_PATH, (c) => {
@@ -75,10 +76,15 @@ export function generateRoutes(options: GenerateRouteOptions): Hono {
   return app;
 }
 
+/**
+ * How long a request waits for a step of its answer before the client's disconnect is watched
+ * (see `GenerateRun`): the longest a client that went away can go unnoticed.
+ */
+export const CLIENT_WATCH_AFTER_MS = 50;
+
 /** The route's shared time-outs: one queue (and one timer) each, not one timer per request. */
-interface _Timeouts {
+interface _Timeouts extends RunTimeouts {
   body: TimeoutQueue;
-  deadline: TimeoutQueue;
 }
 
 async function _handleGenerate(
@@ -112,7 +118,7 @@ async function _handleGenerate(
 
   // 2. Call: start generate() and wait for its first step.
   const requestId = record.requestId!;
-  const run = new GenerateRun(req, timeouts.deadline, options.clock.now(), requestId);
+  const run = new GenerateRun(req, timeouts, options.clock.now(), requestId);
   const ctx: GenerateContext = {
     requestId,
     deadline: run.deadline,

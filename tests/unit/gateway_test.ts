@@ -13,6 +13,7 @@ import { MeshError, type MeshErrorCode } from "../../protocol/errors.ts";
 import { createLogger } from "../../utils/logger.ts";
 import { createGatewayApp, type GatewayOptions, type GenerateContext } from "../../gateway/app.ts";
 import { serveGateway } from "../../gateway/server.ts";
+import { CLIENT_WATCH_AFTER_MS } from "../../gateway/routes/generate.ts";
 import { within } from "../helpers/eventually.ts";
 
 type Generate = GatewayOptions["generate"];
@@ -378,9 +379,11 @@ Deno.test("cancelling the response body aborts ctx.signal and runs the generator
 
 Deno.test("a client abort before the first chunk aborts ctx.signal", async () => {
   const client = new AbortController();
+  const clock = new ManualClock(1_000);
   const started = Promise.withResolvers<void>();
   const finished = Promise.withResolvers<void>();
   let reason: unknown;
+  let abortedAt: number | undefined;
   const app = makeApp(async function* (_body, ctx) {
     started.resolve();
     try {
@@ -388,13 +391,20 @@ Deno.test("a client abort before the first chunk aborts ctx.signal", async () =>
       yield "never";
     } finally {
       reason = ctx.signal.reason;
+      abortedAt = clock.now();
       finished.resolve();
     }
-  });
+  }, { clock });
   const response = post(app, undefined, {}, { signal: client.signal });
   await started.promise;
   client.abort();
+  // The disconnect is watched once the first step has waited CLIENT_WATCH_AFTER_MS: no sooner
+  // (a quick answer never pays for the watch), and then at once.
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assert.equal(abortedAt, undefined);
+  clock.advance(CLIENT_WATCH_AFTER_MS);
   const res = await response;
+  assert.equal(abortedAt, 1_000 + CLIENT_WATCH_AFTER_MS);
   await finished.promise;
   assert.equal(res.status, 499);
   assert.equal(await res.text(), errorBody("cancelled", "Client disconnected"));

@@ -10,6 +10,14 @@ import { MeshError } from "../../../protocol/errors.ts";
 import { type Settled, settledSoon } from "../../../utils/settled_soon.ts";
 import type { QueuedTimeout, TimeoutQueue } from "../../../utils/timeout_queue.ts";
 
+/** The route's shared time-out queues that a run puts its entries in. */
+export interface RunTimeouts {
+  /** The request deadline. */
+  deadline: TimeoutQueue;
+  /** How long a step waits before the client's disconnect signal is watched. */
+  clientWatch: TimeoutQueue;
+}
+
 /**
  * A run: {@linkcode GenerateRun.signal} aborts with `deadline_exceeded` when the deadline
  * passes and with `cancelled` when the client goes away; {@linkcode GenerateRun.next} rejects
@@ -17,7 +25,10 @@ import type { QueuedTimeout, TimeoutQueue } from "../../../utils/timeout_queue.t
  *
  * Cheap when the answer is quick: the deadline is one entry in the route's shared
  * {@linkcode TimeoutQueue} (no timer of its own), and the client's disconnect signal is watched
- * only from the first step that is not ready within a few microtask turns.
+ * only once a step has waited `clientWatch.ms` (an entry in a second shared queue). Deno makes
+ * `req.signal` on first access with an async op of its own that settles when the request
+ * ends, which cost about 3–10 µs per request; an answer quicker than that wait never pays it,
+ * and a client that goes away during a longer wait is noticed `clientWatch.ms` later at most.
  */
 export class GenerateRun {
   /** Unix milliseconds (of the clock) after which the answer is useless. */
@@ -25,15 +36,23 @@ export class GenerateRun {
   readonly #controller = new AbortController();
   readonly #req: Request;
   readonly #timeout: QueuedTimeout;
+  readonly #clientWatches: TimeoutQueue;
+  /** The pending start of the client watch, then `null` once the listener is attached. */
+  #clientWatch?: QueuedTimeout | null;
   #aborted?: Promise<never>;
   #iterator?: AsyncIterator<unknown>;
   /** A step that {@linkcode GenerateRun.nextIfReady} found not ready yet. */
   #held?: Promise<IteratorResult<unknown>>;
   #closed = false;
 
-  /** A run of the request `req`, whose deadline is `deadlines.ms` from now. */
-  constructor(req: Request, deadlines: TimeoutQueue, now: number, requestId: string) {
+  /**
+   * A run of the request `req`, whose deadline is `timeouts.deadline.ms` from now; the client's
+   * disconnect is watched from `timeouts.clientWatch.ms` into the first wait.
+   */
+  constructor(req: Request, timeouts: RunTimeouts, now: number, requestId: string) {
+    const deadlines = timeouts.deadline;
     this.#req = req;
+    this.#clientWatches = timeouts.clientWatch;
     this.deadline = now + deadlines.ms;
     this.#timeout = deadlines.add(() => {
       this.#controller.abort(
@@ -117,12 +136,16 @@ export class GenerateRun {
       else signal.addEventListener("abort", () => reject(signal.reason), { once: true });
     });
     this.#aborted.catch(() => {});
-    if (!this.#closed) {
-      this.#req.signal.addEventListener("abort", this.#onClientAbort, { once: true });
-      if (this.#req.signal.aborted) this.#onClientAbort();
-    }
+    if (!this.#closed) this.#clientWatch = this.#clientWatches.add(this.#watchClientNow);
     return this.#aborted;
   }
+
+  #watchClientNow = () => {
+    if (this.#closed) return;
+    this.#clientWatch = null;
+    this.#req.signal.addEventListener("abort", this.#onClientAbort, { once: true });
+    if (this.#req.signal.aborted) this.#onClientAbort();
+  };
 
   /**
    * From now on the client's disconnect aborts the run: for an answer that streams on after
@@ -137,7 +160,9 @@ export class GenerateRun {
     if (this.#closed) return;
     this.#closed = true;
     this.#timeout.cancel();
-    if (this.#aborted) this.#req.signal.removeEventListener("abort", this.#onClientAbort);
+    if (this.#clientWatch === null) {
+      this.#req.signal.removeEventListener("abort", this.#onClientAbort);
+    } else this.#clientWatch?.cancel();
     if (!stop) return;
     if (!this.#controller.signal.aborted) {
       this.#controller.abort(new MeshError("cancelled", "The response stream was cancelled"));
