@@ -21,6 +21,7 @@ import {
   decodeJson,
   encodeFrame,
   encodeJson,
+  encodeText,
   type FrameKind,
   type RequestEnvelope,
 } from "../protocol/wire.ts";
@@ -161,7 +162,7 @@ export function publishFrame(
 /** At most this many chunks, or about this many bytes of JSON, travel in one `batch` frame. */
 const _BATCH_CHUNKS = 256;
 const _BATCH_BYTES = 64 * 1024;
-const _encoder = new TextEncoder();
+const EMPTY = new Uint8Array(0);
 
 /**
  * Sends the chunks as frames: `ack` when the first chunk is not there at once, then the chunks.
@@ -200,10 +201,9 @@ async function _streamFrames(
     }
     const ended = after?.done === true;
     if (texts.length === 0) {
-      send(ended ? "final" : "data", encodeJson(first));
+      send(ended ? "final" : "data", firstText === undefined ? EMPTY : encodeText(firstText));
     } else {
-      const batch = `[${firstText},${texts.join(",")}]`;
-      send(ended ? "batch_end" : "batch", _encoder.encode(batch));
+      send(ended ? "batch_end" : "batch", encodeText(`[${firstText},${texts.join(",")}]`));
     }
     if (ended) return;
     step = after ?? await next;

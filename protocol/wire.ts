@@ -10,6 +10,7 @@
  * @module
  */
 
+import { Buffer } from "node:buffer";
 import type { BusMessage } from "../planes/bus.ts";
 import { parseJsonBody } from "./json_body.ts";
 
@@ -75,9 +76,27 @@ export interface Frame {
 const encoder = new TextEncoder();
 const EMPTY = new Uint8Array(0);
 
+/**
+ * `size` fresh bytes, to be written in full: a slice of `node:buffer`'s shared pool
+ * (`Buffer.allocUnsafe`, one 8 KiB slab for many small messages), as a plain `Uint8Array`. In
+ * Deno each `new Uint8Array` (and each `TextEncoder.encode`) allocates an ArrayBuffer of its own
+ * at about 0.9 µs, a pooled slice about 0.07 µs; every message on the wire is at least one.
+ */
+function _bytes(size: number): Uint8Array {
+  const pooled = Buffer.allocUnsafe(size);
+  return new Uint8Array(pooled.buffer, pooled.byteOffset, size);
+}
+
 /** Encodes a JSON value for the wire. `undefined` becomes an empty body. */
 export function encodeJson(value: unknown): Uint8Array {
-  return value === undefined ? EMPTY : encoder.encode(JSON.stringify(value));
+  return value === undefined ? EMPTY : encodeText(JSON.stringify(value));
+}
+
+/** Encodes text (JSON already written) for the wire, as UTF-8. */
+export function encodeText(text: string): Uint8Array {
+  const out = _bytes(Buffer.byteLength(text));
+  encoder.encodeInto(text, out);
+  return out;
 }
 
 /**
@@ -159,8 +178,8 @@ export function encodeRequest(meta: RequestMeta, body: Uint8Array): Uint8Array {
   const { requestId, traceparent } = meta;
   const most = _REQUEST_FIXED + 3 * requestId.length +
     (traceparent ? 2 + 3 * traceparent.length : 0) + body.length;
-  const out = new Uint8Array(most);
-  const view = new DataView(out.buffer);
+  const out = _bytes(most);
+  const view = new DataView(out.buffer, out.byteOffset, most);
   out[0] = _M;
   out[1] = _Q;
   out[2] = _VERSION;
@@ -221,8 +240,8 @@ export function encodeFrame(
   instance: string | undefined,
   body: Uint8Array = EMPTY,
 ): Uint8Array {
-  const out = new Uint8Array(_FRAME_FIXED + 3 * (instance?.length ?? 0) + body.length);
-  const view = new DataView(out.buffer);
+  const out = _bytes(_FRAME_FIXED + 3 * (instance?.length ?? 0) + body.length);
+  const view = new DataView(out.buffer, out.byteOffset, out.length);
   out[0] = _M;
   out[1] = _F;
   out[2] = _VERSION;
