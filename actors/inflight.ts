@@ -1,5 +1,5 @@
 /**
- * The requests an actor is serving: one record per request id, and one timer for all of them
+ * The requests an actor is serving: one record per request, and one timer for all of them
  * that enforces deadlines and sends heartbeats on quiet streams.
  *
  * @module
@@ -21,6 +21,10 @@ export interface Inflight {
   lastSentAt: number;
   /** The work-queue job the request came from, if it did (told "still working" while it runs). */
   job: InflightJob | undefined;
+  /** The request id. */
+  readonly requestId: string;
+  /** Where the record is in its actor's list; -1 once untracked. */
+  slot: number;
 }
 
 /** A work-queue job being served: the ticker calls `working()` every `everyMs`. */
@@ -38,24 +42,13 @@ export type HeartbeatSender = (request: Inflight, requestId: string) => void;
 const _TICK_MS = 100;
 
 /**
- * A key that always stays in the map of requests: V8 shrinks a hash table (a new allocation)
- * whenever it empties, and an actor's map empties after almost every request at low load.
- */
-const _KEEP = "\u0000keep";
-/** A request id as a key of the map (one that spells `_KEEP` is moved aside). */
-function _key(requestId: string): string {
-  return requestId === _KEEP ? `${_KEEP}\u0000` : requestId;
-}
-const _KEEP_RECORD: Inflight = {
-  controller: new AbortController(),
-  deadline: Infinity,
-  seq: 0,
-  lastSentAt: 0,
-  job: undefined,
-};
-
-/**
- * The requests being served by one actor. While any is in flight a ticker (shared by the
+ * The requests being served by one actor, in a plain list (a record knows its slot, and leaves
+ * by swapping in the last one), not a map by request id: a map that gains and loses an entry per
+ * request rehashes its table (a new allocation, in V8's C++ runtime) every few dozen requests,
+ * which was about a tenth of an in-process call's time. Finding a request by id (a cancel or a
+ * probe, both rare) walks the list.
+ *
+ * While any is in flight a ticker (shared by the While any is in flight a ticker (shared by the
  * actors of a runtime, or its own) calls it every 100 ms:
  * it aborts requests whose deadline passed (`deadline_exceeded`), calls `heartbeat` for a
  * request over the bus that has sent nothing for `heartbeatMs`, and tells the work queue that a
@@ -73,7 +66,7 @@ export class InflightRequests {
   #heartbeatMs: number;
   #heartbeat: HeartbeatSender;
   #onHeartbeatError: (error: unknown, requestId: string) => void;
-  #requests = new Map<string, Inflight>([[_KEEP, _KEEP_RECORD]]);
+  #requests: Inflight[] = [];
   #ticker: Ticker;
   #drained: (() => void) | undefined;
 
@@ -93,15 +86,15 @@ export class InflightRequests {
 
   /** How many requests are in flight. */
   get size(): number {
-    return this.#requests.size - 1;
+    return this.#requests.length;
   }
 
-  /** The request in flight under this id. */
+  /** A request in flight under this id. */
   get(requestId: string): Inflight | undefined {
-    return this.#requests.get(_key(requestId));
+    return this.#requests.find((request) => request.requestId === requestId);
   }
 
-  /** Starts tracking a request; a retried request under the same id takes the slot. */
+  /** Starts tracking a request. */
   track(requestId: string, deadline: number, reply?: string): Inflight {
     const request: Inflight = {
       controller: new AbortController(),
@@ -110,17 +103,24 @@ export class InflightRequests {
       seq: 0,
       lastSentAt: this.#clock.now(),
       job: undefined,
+      requestId,
+      slot: this.#requests.length,
     };
-    // A retried request may arrive again under the same id: the newest one wins the slot.
-    this.#requests.set(_key(requestId), request);
+    this.#requests.push(request);
     this.#ticker.join(this.#tick);
     return request;
   }
 
-  /** Stops tracking a request (unless a newer one holds its id). */
-  untrack(requestId: string, request: Inflight): void {
-    const key = _key(requestId);
-    if (this.#requests.get(key) === request) this.#requests.delete(key);
+  /** Stops tracking a request; a second call does nothing. */
+  untrack(_requestId: string, request: Inflight): void {
+    const slot = request.slot;
+    if (slot < 0) return;
+    request.slot = -1;
+    const last = this.#requests.pop()!;
+    if (last !== request) {
+      this.#requests[slot] = last;
+      last.slot = slot;
+    }
     // The ticker is left at its next tick, not here: a busy actor empties and fills again many
     // times between two ticks, and leaving and joining each time costs more than one idle check.
     if (this.size === 0) this.#drained?.();
@@ -134,9 +134,7 @@ export class InflightRequests {
 
   /** Aborts every request in flight with `reason`. */
   abortAll(reason: () => unknown): void {
-    for (const request of this.#requests.values()) {
-      if (request !== _KEEP_RECORD) request.controller.abort(reason());
-    }
+    for (const request of [...this.#requests]) request.controller.abort(reason());
   }
 
   /** Stops the checks (the actor has stopped). */
@@ -154,8 +152,8 @@ export class InflightRequests {
       return;
     }
     const now = this.#clock.now();
-    for (const [requestId, request] of this.#requests) {
-      if (request === _KEEP_RECORD) continue;
+    for (const request of [...this.#requests]) {
+      const requestId = request.requestId;
       if (now >= request.deadline && !request.controller.signal.aborted) {
         request.controller.abort(
           new MeshError("deadline_exceeded", "The request deadline passed"),
