@@ -29,6 +29,7 @@
  */
 
 import type { Bus, BusMessage, BusStatus, BusSubscription } from "../planes/bus.ts";
+import { SlotTable } from "../utils/slot_table.ts";
 import { type Clock, systemClock, type TimerId } from "../utils/clock.ts";
 import { MeshError } from "../protocol/errors.ts";
 import { decodeFrame, type Frame } from "../protocol/wire.ts";
@@ -87,14 +88,19 @@ export class PendingReply {
   answered = false;
   #expected = 0;
   #ready: Frame[] = [];
-  #early = new Map<number, Frame>();
+  /** Frames that came ahead of their turn (made on the first such frame: most calls have none). */
+  #early: Map<number, Frame> | undefined;
   #error: unknown;
   #wake: (() => void) | undefined;
   #inbox: ReplyInbox;
+  /** The call's slot in its inbox's table. */
+  readonly slot: number;
+  /** The last token of `subject`: the slot, then a number used once. */
   readonly token: string;
 
   constructor(
     inbox: ReplyInbox,
+    slot: number,
     token: string,
     subject: string,
     deadline: number,
@@ -103,6 +109,7 @@ export class PendingReply {
   ) {
     this.#inbox = inbox;
     this.queued = queued;
+    this.slot = slot;
     this.token = token;
     this.subject = subject;
     this.deadline = deadline;
@@ -123,15 +130,18 @@ export class PendingReply {
     this.lastFrameAt = now;
     if (frame.instance) this.instance = frame.instance;
     if (frame.seq > this.#expected) {
-      this.#early.set(frame.seq, frame);
+      (this.#early ??= new Map()).set(frame.seq, frame);
       return;
     }
     this.#ready.push(frame);
     this.#expected++;
-    for (let next = this.#early.get(this.#expected); next; next = this.#early.get(this.#expected)) {
-      this.#early.delete(this.#expected);
-      this.#ready.push(next);
-      this.#expected++;
+    const early = this.#early;
+    if (early !== undefined && early.size > 0) {
+      for (let next = early.get(this.#expected); next; next = early.get(this.#expected)) {
+        early.delete(this.#expected);
+        this.#ready.push(next);
+        this.#expected++;
+      }
     }
     if (this.queued && !this.answered) {
       this.answered = this.#ready.some((f) => f.kind !== "ack" && f.kind !== "heartbeat");
@@ -158,7 +168,7 @@ export class PendingReply {
       return false;
     }
     this.#ready = [];
-    this.#early.clear();
+    this.#early?.clear();
     this.#expected = 0;
     return true;
   }
@@ -187,13 +197,17 @@ export class PendingReply {
   }
 }
 
+/** Ends the slot part of a reply token (not a base-36 digit, nor in a probe token's prefix). */
+const _SLOT_END = "-";
+
 /** The multiplexed inbox of one bus connection. */
 export class ReplyInbox {
   #bus: Bus;
   #clock: Clock;
   #prefix: string;
   #subscription: BusSubscription;
-  #pending = new Map<string, PendingReply>();
+  /** The calls waiting for frames, by the slot their token starts with (see `SlotTable`). */
+  #pending = new SlotTable<PendingReply>();
   #counter = 0;
   #timer: TimerId | undefined;
   #disconnected = false;
@@ -256,26 +270,21 @@ export class ReplyInbox {
     queued?: boolean,
     probeTarget?: ProbeTarget,
   ): PendingReply {
-    const token = (this.#counter++).toString(36);
-    const pending = new PendingReply(
-      this,
-      token,
-      `${this.#prefix}.${token}`,
-      deadline,
-      this.#clock.now(),
-      queued,
-    );
+    const now = this.#clock.now();
+    const pending = this.#pending.add((slot) => {
+      const token = `${slot.toString(36)}${_SLOT_END}${(this.#counter++).toString(36)}`;
+      return new PendingReply(this, slot, token, `${this.#prefix}.${token}`, deadline, now, queued);
+    });
     pending.instance = instance;
     pending.probeTarget = probeTarget;
     pending.uncertain = this.#disconnected;
-    this.#pending.set(token, pending);
     if (this.#timer === undefined) this.#arm();
     return pending;
   }
 
   /** Forgets a call (its late frames are dropped). */
   release(pending: PendingReply): void {
-    this.#pending.delete(pending.token);
+    if (this.#pending.get(pending.slot) === pending) this.#pending.remove(pending.slot);
   }
 
   /** Fails every call on `instance`: the registry says it is gone. */
@@ -338,8 +347,11 @@ export class ReplyInbox {
 
   #onMessage(message: BusMessage): void {
     const token = message.subject.slice(this.#prefix.length + 1);
-    const pending = this.#pending.get(token);
-    if (!pending) {
+    const slotEnd = token.indexOf(_SLOT_END);
+    const pending = slotEnd > 0
+      ? this.#pending.get(parseInt(token.slice(0, slotEnd), 36))
+      : undefined;
+    if (!pending || pending.token !== token) {
       if (token.startsWith(PROBE_TOKEN_PREFIX)) this.#probes.answer(token, message);
       return;
     }
