@@ -4,7 +4,9 @@
  * `--concurrency` in flight. Prints CPU µs and wall µs per request, for comparing changes to the
  * call path (`deno run -A scripts/bench/call_path.ts`). With `--nats URL` the Workers run on a
  * second NATS connection, so the Processor → Worker hop crosses a real nats-server (CPU then
- * counts both sides, not the server). `--workers N` starts N Worker instances (routing cost
+ * counts both sides, not the server); with `--memory-bus` they run on a second runtime on the
+ * same in-process bus, so that hop goes through the whole wire path (envelope, reply frames,
+ * reply inbox) without sockets. `--workers N` starts N Worker instances (routing cost
  * should not grow with N).
  *
  * @module
@@ -25,6 +27,7 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "3" },
     nats: { type: "string" },
     workers: { type: "string", default: "2" },
+    "memory-bus": { type: "boolean" },
   },
 });
 const requests = Number(values.requests);
@@ -40,7 +43,7 @@ const runtime = new Runtime({
   hostname: "bench",
   logger: silentLogger,
 });
-const workers = values.nats
+const workers = values.nats || values["memory-bus"]
   ? new Runtime({
     bus: await bus(),
     registry,
