@@ -7,11 +7,10 @@
  */
 
 import { MeshError } from "./errors.ts";
+import { decodeStrictUtf8 } from "./strict_utf8.ts";
 
 /** The deepest nesting of arrays and objects a body may have. */
 export const MAX_JSON_DEPTH = 64;
-
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** The deepest nesting of `[`/`{` in JSON text, ignoring brackets inside strings. */
 export function jsonDepth(text: string): number {
@@ -39,7 +38,7 @@ export function parseJsonBody(bytes: Uint8Array, maxDepth = MAX_JSON_DEPTH): unk
   if (bytes.length === 0) return undefined;
   let text: string;
   try {
-    text = strictUtf8.decode(bytes);
+    text = decodeStrictUtf8(bytes);
   } catch (error) {
     throw new MeshError("bad_request", "Body is not valid UTF-8", { cause: error });
   }

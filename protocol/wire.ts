@@ -13,6 +13,7 @@
 import { Buffer } from "node:buffer";
 import type { BusMessage } from "../planes/bus.ts";
 import { parseJsonBody } from "./json_body.ts";
+import { decodeStrictUtf8 } from "./strict_utf8.ts";
 
 /**
  * Header names: of a cancel message on an instance's control subject (`requestId`, `kind`), and of
@@ -144,7 +145,6 @@ const _KIND_CODE: Readonly<Record<string, number>> = Object.fromEntries(
   _KIND_CODES.map((kind, code) => [kind, code]),
 );
 const _MAX_ID_BYTES = 256;
-const _utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** Writes `text` at `at` after its u16 byte length; returns the offset after it. */
 function _putString(out: Uint8Array, view: DataView, at: number, text: string): number {
@@ -164,7 +164,7 @@ function _getString(
   const end = at + 2 + length;
   if (end > data.length) return undefined;
   try {
-    return [_utf8.decode(data.subarray(at + 2, end)), end];
+    return [decodeStrictUtf8(data.subarray(at + 2, end)), end];
   } catch {
     return undefined;
   }
