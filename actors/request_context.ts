@@ -172,14 +172,12 @@ function _dependencyCallers(
   call: RequestCall,
 ): Record<string, DependencyCaller> {
   const { requestId, deadline, signal } = call;
-  const bound = (options?: CallOptions): CallOptions => ({
-    requestId,
-    deadline,
-    signal,
-    ...options,
-  });
+  const bound = (options?: CallOptions): CallOptions =>
+    options === undefined
+      ? { requestId, deadline, signal }
+      : { requestId, deadline, signal, ...options };
   const deps: Record<string, DependencyCaller> = {};
-  for (const [key, dep] of Object.entries<AnyComponent>(source.definition.depends ?? {})) {
+  for (const [key, dep] of _dependencies(source.definition)) {
     const client = source.client(dep);
     deps[key] = {
       generate: (req, options) => client.generate(req, bound(options)),
@@ -188,4 +186,16 @@ function _dependencyCallers(
     };
   }
   return deps;
+}
+
+/** A component's declared dependencies as `[key, component]` pairs, listed once per component. */
+const _dependencyLists = new WeakMap<AnyComponent, [string, AnyComponent][]>();
+
+function _dependencies(definition: AnyComponent): [string, AnyComponent][] {
+  let list = _dependencyLists.get(definition);
+  if (list === undefined) {
+    list = Object.entries<AnyComponent>(definition.depends ?? {});
+    _dependencyLists.set(definition, list);
+  }
+  return list;
 }
