@@ -18,7 +18,7 @@ import type { LocalCall } from "../protocol/call_options.ts";
 import { MeshError } from "../protocol/errors.ts";
 import { type EndpointAddress, formatAddress } from "../protocol/names.ts";
 import { H } from "../protocol/wire.ts";
-import { answerOf } from "./remote_call.ts";
+import { RemoteAnswer } from "./remote_answer.ts";
 import type { ReplyInbox } from "./reply_inbox.ts";
 
 /** What a queued call needs: the bus, the inbox, and the endpoint's work queue. */
@@ -44,15 +44,15 @@ export async function* queueCall(
 ): AsyncGenerator<unknown> {
   const { bus, inbox } = host;
   if (call.signal?.aborted) throw new MeshError("cancelled", "The request was cancelled");
-  yield* answerOf(
+  yield* new RemoteAnswer({
     bus,
     address,
-    () => inbox.open(call.deadline, undefined, true),
+    open: () => inbox.open(call.deadline, undefined, true),
+    send: (message, reply) => _submit(host, address, call.requestId, message, reply),
     call,
-    (message, reply) => _submit(host, address, call.requestId, message, reply),
     traceparent,
     body,
-  );
+  });
 }
 
 /** Stores the job; a failure is the call's `MeshError`. */
