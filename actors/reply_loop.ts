@@ -21,11 +21,10 @@ import {
   decodeJson,
   encodeFrame,
   encodeJson,
-  encodeText,
   type FrameKind,
   type RequestEnvelope,
 } from "../protocol/wire.ts";
-import { settledSoon } from "../utils/settled_soon.ts";
+import { streamFrames } from "./frame_streamer.ts";
 import { chunksOf } from "./handler_result.ts";
 import type { Inflight, InflightJob, InflightRequests } from "./inflight.ts";
 import type { RequestCall } from "./request_context.ts";
@@ -110,7 +109,7 @@ export async function serveOverBus(
       resumeFrom: envelope.resumeFrom,
       signal: request.controller.signal,
     });
-    await _streamFrames(chunksOf(result)[Symbol.asyncIterator](), send);
+    await streamFrames(chunksOf(result)[Symbol.asyncIterator](), send);
   } catch (error) {
     const reason = request.controller.signal.reason;
     if (request.controller.signal.aborted && reason instanceof MeshError) {
@@ -160,61 +159,3 @@ export function publishFrame(
 }
 
 /** At most this many chunks, or about this many bytes of JSON, travel in one `batch` frame. */
-const _BATCH_CHUNKS = 256;
-const _BATCH_BYTES = 64 * 1024;
-const EMPTY = new Uint8Array(0);
-
-/**
- * Sends the chunks as frames: `ack` when the first chunk is not there at once, then the chunks.
- * Chunks that are ready together (the handler produces them faster than they go out) travel
- * together in one `batch` frame, in order, up to 256 chunks or about 64 KiB; a chunk that takes
- * time goes out alone at once, as `data`. The last frame carries the end when it follows at
- * once (`final`, `batch_end`), else an `end` frame follows.
- */
-async function _streamFrames(
-  chunks: AsyncIterator<unknown>,
-  send: (kind: FrameKind, data?: Uint8Array) => void,
-): Promise<void> {
-  let next = chunks.next();
-  let step = await _soon(next);
-  if (!step) {
-    send("ack");
-    step = await next;
-  }
-  while (!step.done) {
-    const first = step.value;
-    const texts: string[] = [];
-    let size = 0;
-    next = chunks.next();
-    let after = await _soon(next);
-    // Gather what is ready now. A chunk JSON cannot write in an array (`undefined`) goes alone.
-    const firstText = JSON.stringify(first);
-    if (firstText !== undefined) {
-      while (after && !after.done && texts.length < _BATCH_CHUNKS - 1 && size < _BATCH_BYTES) {
-        const text = JSON.stringify(after.value);
-        if (text === undefined) break;
-        texts.push(text);
-        size += text.length;
-        next = chunks.next();
-        after = await _soon(next);
-      }
-    }
-    const ended = after?.done === true;
-    if (texts.length === 0) {
-      send(ended ? "final" : "data", firstText === undefined ? EMPTY : encodeText(firstText));
-    } else {
-      send(ended ? "batch_end" : "batch", encodeText(`[${firstText},${texts.join(",")}]`));
-    }
-    if (ended) return;
-    step = after ?? await next;
-  }
-  send("end");
-}
-
-/** The value of `promise` if it settles within a few microtask turns (its error is thrown). */
-async function _soon<T>(promise: Promise<T>): Promise<T | undefined> {
-  const outcome = await settledSoon(promise);
-  if (outcome === undefined) return undefined;
-  if (!outcome.ok) throw outcome.error;
-  return outcome.value;
-}
