@@ -55,7 +55,8 @@ export class InstanceView {
   #registry: Registry;
   #log: Logger;
   #byKey = new Map<string, InstanceInfo>();
-  #list: InstanceInfo[] = [];
+  /** The instances in id order, sorted on the first read after a change (undefined till then). */
+  #list: InstanceInfo[] | undefined = [];
   #listeners = new Set<(change: ViewChange) => void>();
   #watch: RegistryWatch | undefined;
   #started: Promise<void> | undefined;
@@ -73,9 +74,12 @@ export class InstanceView {
     this.#random = options.random ?? systemRandom;
   }
 
-  /** The instances, ordered by instance id. The array is replaced, never mutated. */
+  /**
+   * The instances, ordered by instance id. The array is replaced after a change, never mutated;
+   * it is sorted when first read, so that registering n instances costs no n sorts.
+   */
   get instances(): readonly InstanceInfo[] {
-    return this.#list;
+    return (this.#list ??= this.#sorted());
   }
 
   /** Finds an instance by id. */
@@ -182,7 +186,7 @@ export class InstanceView {
         if (!connected) {
           this.#log.warn("Registry unreachable; routing with the last known instances", {
             prefix: this.prefix,
-            instances: this.#list.length,
+            instances: this.#byKey.size,
           });
         } else {
           this.#log.info("Registry reachable again; reloading instances", { prefix: this.prefix });
@@ -199,7 +203,7 @@ export class InstanceView {
     if (event.type === "delete") {
       const previous = this.#byKey.get(event.key);
       if (!previous || !this.#byKey.delete(event.key)) return;
-      this.#list = this.#sorted();
+      this.#list = undefined;
       this.#emit({ type: "removed", instance, previous, resync });
       return;
     }
@@ -210,7 +214,7 @@ export class InstanceView {
     }
     const existed = this.#byKey.has(event.key);
     this.#byKey.set(event.key, info);
-    this.#list = this.#sorted();
+    this.#list = undefined;
     this.#emit({ type: existed ? "updated" : "added", instance });
   }
 
