@@ -14,7 +14,9 @@
  * error line (`{"error":{...}}`) or SSE `error` event on a 200 response.
  *
  * A client that goes away, a cancelled body stream or the request deadline aborts the
- * `AbortSignal` handed to `generate()` and calls `return()` on its iterator.
+ * `AbortSignal` handed to `generate()` and calls `return()` on its iterator. The client's
+ * disconnect is watched from the moment a step of the answer has waited
+ * `CLIENT_WATCH_AFTER_MS` (50 ms; see `./routes/generate/generate_run.ts`).
  *
  * @example
  * ```ts
