@@ -349,7 +349,7 @@ export class Actor {
       if (ended) return;
       ended = true;
       callerSignal?.removeEventListener("abort", onAbort);
-      this.#inflight.untrack(call.requestId, inflight);
+      this.#inflight.untrack(inflight);
       stats.finish(startedAt, error === undefined ? undefined : _failure(error, inflight));
     };
     let chunks: AsyncIterator<unknown>;

@@ -10,8 +10,7 @@
  * @module
  */
 
-import type { FrameKind } from "../protocol/wire.ts";
-import { encodeText } from "../protocol/wire.ts";
+import { encodeText, type FrameKind } from "../protocol/wire.ts";
 
 /** Sends one frame (`data` is the encoded body). Throwing fails the stream. */
 export type FrameSender = (kind: FrameKind, data?: Uint8Array) => void;

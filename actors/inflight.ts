@@ -48,9 +48,8 @@ const _TICK_MS = 100;
  * which was about a tenth of an in-process call's time. Finding a request by id (a cancel or a
  * probe, both rare) walks the list.
  *
- * While any is in flight a ticker (shared by the While any is in flight a ticker (shared by the
- * actors of a runtime, or its own) calls it every 100 ms:
- * it aborts requests whose deadline passed (`deadline_exceeded`), calls `heartbeat` for a
+ * While any is in flight a ticker (shared by the actors of a runtime, or its own) calls it every
+ * 100 ms: it aborts requests whose deadline passed (`deadline_exceeded`), calls `heartbeat` for a
  * request over the bus that has sent nothing for `heartbeatMs`, and tells the work queue that a
  * job is still being worked on (`job.working()`, every `job.everyMs`).
  *
@@ -58,7 +57,7 @@ const _TICK_MS = 100;
  * ```ts ignore
  * const inflight = new InflightRequests(clock, 1000, (request) => sendHeartbeat(request));
  * const request = inflight.track("req-1", clock.now() + 5000, "_INBOX.abc");
- * try { ... } finally { inflight.untrack("req-1", request); }
+ * try { ... } finally { inflight.untrack(request); }
  * ```
  */
 export class InflightRequests {
@@ -112,7 +111,7 @@ export class InflightRequests {
   }
 
   /** Stops tracking a request; a second call does nothing. */
-  untrack(_requestId: string, request: Inflight): void {
+  untrack(request: Inflight): void {
     const slot = request.slot;
     if (slot < 0) return;
     request.slot = -1;

@@ -128,7 +128,7 @@ export async function serveOverBus(
       send("error", encodeJson(meshError.toBody()));
     }
   } finally {
-    host.inflight.untrack(requestId, request);
+    host.inflight.untrack(request);
     stats.finish(startedAt, failure);
     if (job !== undefined) {
       if (_lost(request) || !host.accepting()) job.nak();
@@ -157,5 +157,3 @@ export function publishFrame(
   const seq = request.seq++;
   bus.publish(request.reply!, encodeFrame(seq, kind, seq === 0 ? instanceId : undefined, data));
 }
-
-/** At most this many chunks, or about this many bytes of JSON, travel in one `batch` frame. */

@@ -116,10 +116,11 @@ export class RemoteAnswer implements AsyncIterableIterator<unknown> {
     return this.#take() ?? this.#pending!.next().then(this.#onFrame, this.#onError);
   };
 
-  #onError = (error: unknown): never => {
+  /** Ends the answer with `error` (a rejection, never a throw: `next()` always returns a promise). */
+  #onError = (error: unknown): Promise<never> => {
     if (error instanceof NotDeliveredError) this.#finished = true;
     this.#close();
-    throw error;
+    return Promise.reject(error);
   };
 
   #onAbort = () => {

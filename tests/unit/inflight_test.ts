@@ -7,17 +7,17 @@ Deno.test("in-flight requests: leaving from the middle keeps every other one fin
   const clock = new ManualClock(0);
   const inflight = new InflightRequests(clock, 1000, () => {});
   const [a, b, c, d] = ["a", "b", "c", "d"].map((id) => inflight.track(id, 10_000));
-  inflight.untrack("b", b!);
-  inflight.untrack("b", b!); // a second untrack does nothing
+  inflight.untrack(b!);
+  inflight.untrack(b!); // a second untrack does nothing
   assert.equal(inflight.size, 3);
   assert.equal(inflight.get("a"), a);
   assert.equal(inflight.get("b"), undefined);
   assert.equal(inflight.get("c"), c);
   assert.equal(inflight.get("d"), d);
-  inflight.untrack("a", a!);
-  inflight.untrack("d", d!);
+  inflight.untrack(a!);
+  inflight.untrack(d!);
   assert.equal(inflight.get("c"), c);
-  inflight.untrack("c", c!);
+  inflight.untrack(c!);
   assert.equal(inflight.size, 0);
   inflight.stopTimer();
 });
@@ -28,7 +28,7 @@ Deno.test("in-flight requests: abortAll reaches every request, even as each leav
   const requests = Array.from({ length: 5 }, (_, i) => inflight.track(`r${i}`, 10_000));
   for (const request of requests) {
     request.controller.signal.addEventListener("abort", () => {
-      inflight.untrack(request.requestId, request);
+      inflight.untrack(request);
     });
   }
   const drained = inflight.drained();
@@ -45,13 +45,13 @@ Deno.test("in-flight requests: the tick aborts those past their deadline and hea
   const inflight = new InflightRequests(clock, 1000, (_request, id) => beats.push(id));
   const late = inflight.track("late", 150, "_INBOX.x.1");
   const slow = inflight.track("slow", 60_000, "_INBOX.x.2");
-  late.controller.signal.addEventListener("abort", () => inflight.untrack("late", late));
+  late.controller.signal.addEventListener("abort", () => inflight.untrack(late));
   clock.advance(200);
   assert.equal((late.controller.signal.reason as MeshError).code, "deadline_exceeded");
   assert.equal(inflight.size, 1);
   clock.advance(1000);
   assert.deepEqual(beats, ["slow"]);
   assert.equal(slow.controller.signal.aborted, false);
-  inflight.untrack("slow", slow);
+  inflight.untrack(slow);
   inflight.stopTimer();
 });
