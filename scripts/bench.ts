@@ -9,6 +9,9 @@
  *   vs the bare chain (Hono + raw `@nats-io/transport-node`, `scripts/bare_chain/`) in the same
  *   layout;
  * - `split`: gateway, Processor and 2 Workers each a process, mesh and bare chain alike;
+ * - `instances`: the cost of many instances: the `nats` layout with one worker process running
+ *   2000 Worker instances against the same with 2 (in the "bare" column), each side on its own
+ *   nats-server and etcd;
  * - `reference`: a bare `Deno.serve` (`scripts/bench_baseline.ts`), one row, no pair.
  *
  * Load: `wrk -t2 -c32` and `wrk -t1 -c1` (`--concurrency 32,1`), POST /generate on 127.0.0.1.

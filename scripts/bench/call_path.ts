@@ -7,7 +7,7 @@
  * counts both sides, not the server); with `--memory-bus` they run on a second runtime on the
  * same in-process bus, so that hop goes through the whole wire path (envelope, reply frames,
  * reply inbox) without sockets. `--workers N` starts N Worker instances (routing cost
- * should not grow with N).
+ * should not grow with N); `--router POLICY` is the Processor's policy (default `round_robin`).
  *
  * @module
  */
@@ -27,6 +27,7 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "3" },
     nats: { type: "string" },
     workers: { type: "string", default: "2" },
+    router: { type: "string", default: "round_robin" },
     "memory-bus": { type: "boolean" },
   },
 });
@@ -54,7 +55,7 @@ const workers = values.nats || values["memory-bus"]
   : runtime;
 await workers.serve(Worker, { config: { delay_ms: 0 }, instances: Number(values.workers) });
 await runtime.serve(Processor, {
-  config: { router: "round_robin", min_workers: 2, wait_ms: 5000 },
+  config: { router: values.router, min_workers: 2, wait_ms: 5000 },
 });
 await runtime.serve(Frontend, { config: {} });
 const frontend = runtime.client(Frontend);

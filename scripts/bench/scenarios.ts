@@ -153,6 +153,46 @@ async function cluster() {
 
 const READY = /ready/;
 
+/** Instances of the Worker in the one worker process of the `instances` scenario's sides. */
+export const FEW_INSTANCES = 2;
+export const MANY_INSTANCES = 2000;
+
+/**
+ * One side of the `instances` scenario on its own nats-server and etcd (measured with it): the
+ * front (Frontend + Processor, waiting until every Worker is live) and one worker process running
+ * `instances` Worker instances.
+ */
+async function instancesSide(label: string, instances: number): Promise<Side> {
+  const c = await cluster();
+  try {
+    const port = await freePort();
+    const s = await side(label, port, [
+      ["worker", () => mesh(["worker", "--instances", String(instances)], c.env)],
+      ["front", () =>
+        mesh([
+          "serve",
+          "--config",
+          CONFIG,
+          "--only",
+          "Frontend,Processor",
+          `--Frontend.port=${port}`,
+          "--Frontend.host=127.0.0.1",
+          `--Processor.min_workers=${instances}`,
+        ], c.env)],
+    ]);
+    s.processes.push(...c.measured);
+    const dispose = s[Symbol.asyncDispose];
+    s[Symbol.asyncDispose] = async () => {
+      await dispose();
+      await c.stop();
+    };
+    return s;
+  } catch (error) {
+    await c.stop();
+    throw error;
+  }
+}
+
 /** Every scenario, in the order they run. */
 export const SCENARIOS: Scenario[] = [
   {
@@ -264,6 +304,17 @@ export const SCENARIOS: Scenario[] = [
           ]),
         c.measured,
         c.stop,
+      );
+    },
+  },
+  {
+    key: "instances",
+    name: `NATS + etcd, one worker process: ${MANY_INSTANCES} Worker instances ("mesh") ` +
+      `against ${FEW_INSTANCES} ("bare"), each side on its own nats-server and etcd`,
+    start() {
+      return pair(
+        () => instancesSide(`${FEW_INSTANCES} instances`, FEW_INSTANCES),
+        () => instancesSide(`${MANY_INSTANCES} instances`, MANY_INSTANCES),
       );
     },
   },
