@@ -89,7 +89,7 @@ export class EndpointClient {
   #target: string;
   #policies = new Map<string, RoutingPolicy>();
   #down: DownMarks;
-  #inflight = new Map<string, number>();
+  #inflight = new Map<string, _InflightCount>();
   #routableOf: readonly InstanceInfo[] | undefined;
   #routableList: readonly InstanceInfo[] = [];
   #offView: () => void;
@@ -120,8 +120,10 @@ export class EndpointClient {
     this.#policy(this.settings.policy); // validates the name now, not on the first call
     this.#offView = view.onChange((change) => {
       this.#down.clear(change.instance);
-      if (change.type === "removed" && !this.#inflight.get(change.instance)) {
-        this.#inflight.delete(change.instance);
+      const count = this.#inflight.get(change.instance);
+      if (count !== undefined) {
+        count.gone = change.type === "removed";
+        if (count.gone && count.n === 0) this.#inflight.delete(change.instance);
       }
       // A lost instance fails its calls at once. Not so one that deregistered in a graceful stop
       // (it said so first: `meta.draining`) and is finishing those calls, nor one that a reload
@@ -287,11 +289,17 @@ export class EndpointClient {
   #count = (instance: string, delta: 1 | -1) => this.#countInflight(instance, delta);
 
   #countInflight(instance: string, delta: 1 | -1): void {
-    // A count that drops to 0 stays while the instance is live (deleting and adding it again on
-    // every call churns the map); it goes when the instance leaves the view.
-    const count = Math.max(0, (this.#inflight.get(instance) ?? 0) + delta);
-    if (count > 0 || this.#view.get(instance)) this.#inflight.set(instance, count);
-    else this.#inflight.delete(instance);
+    // One record per instance, changed in place: one map lookup per change (with thousands of
+    // instances each lookup is a cache miss or two). A count that drops to 0 stays while the
+    // instance is live (deleting and adding it again on every call churns the map); it goes
+    // when the instance has left the view.
+    let count = this.#inflight.get(instance);
+    if (count === undefined) {
+      count = { n: 0, gone: this.#view.get(instance) === undefined };
+      this.#inflight.set(instance, count);
+    }
+    count.n = Math.max(0, count.n + delta);
+    if (count.n === 0 && count.gone) this.#inflight.delete(instance);
   }
 
   /** The routing key of a request: its `hashKey` field (default `session_id`), when present. */
@@ -413,7 +421,7 @@ export class EndpointClient {
     return { inflight: this.#inflightOf, key };
   }
 
-  #inflightOf = (instance: string) => this.#inflight.get(instance) ?? 0;
+  #inflightOf = (instance: string) => this.#inflight.get(instance)?.n ?? 0;
 
   async #changedOrTimeout(ms: number, signal?: AbortSignal): Promise<void> {
     const clock = this.#host.clock;
@@ -428,6 +436,12 @@ export class EndpointClient {
       signal?.removeEventListener("abort", onAbort);
     }
   }
+}
+
+/** The calls in flight to one instance; `gone` once the instance left the view. */
+interface _InflightCount {
+  n: number;
+  gone: boolean;
 }
 
 /** A stream that fails with `error` when read (calls fail on iteration, never when made). */
