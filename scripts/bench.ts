@@ -15,6 +15,10 @@
  * - `reference`: a bare `Deno.serve` (`scripts/bench_baseline.ts`), one row, no pair.
  *
  * Load: `wrk -t2 -c32` and `wrk -t1 -c1` (`--concurrency 32,1`), POST /generate on 127.0.0.1.
+ * Once both sides answer, each gets `--warmup` seconds (default 10) of unmeasured load at each
+ * concurrency, so that what is measured is the steady state: V8 keeps compiling the mesh's
+ * larger code for about 10 s at one connection (135 TurboFan compiles in the front's first 10 s,
+ * 3 in the next; its CPU per request fell from 228 to 196 µs and its p99 from 2.3 to 1.1 ms).
  * Each side gets `--seconds` (default 10) of measured load per concurrency and round, in two
  * halves (A B B A), each after a 1 s warm-up. Printed per side: req/s, p50, p99, errors (non-2xx
  * and socket errors), the ratio to the bare side, and CPU µs per request of every process
@@ -23,7 +27,7 @@
  * under V8's `--prof` and prints the top of `node --prof-process` for each.
  *
  * Options: `--scenarios reference,embedded,nats,split` (default all), `--seconds N`,
- * `--rounds N` (default 1), `--concurrency 32,1`, `--json FILE`, `--profile`. The exit code is 0
+ * `--rounds N` (default 1), `--warmup N`, `--concurrency 32,1`, `--json FILE`, `--profile`. The exit code is 0
  * when every scenario ran without errors and the bare answers equal the mesh's, 1 otherwise.
  *
  * @module
@@ -43,7 +47,7 @@ const PLANE_BENCHES: Readonly<Record<string, string>> = {
 const ALL_KEYS = [...SCENARIOS.map((s) => s.key), ...Object.keys(PLANE_BENCHES)];
 
 const USAGE = `deno task bench [--scenarios ${ALL_KEYS.join(",")}]
-                [--seconds 10] [--rounds 1] [--concurrency 32,1] [--json bench.json] [--profile]`;
+                [--seconds 10] [--rounds 1] [--warmup 10] [--concurrency 32,1] [--json bench.json] [--profile]`;
 
 function _args() {
   try {
@@ -51,6 +55,7 @@ function _args() {
       options: {
         seconds: { type: "string", default: "10" },
         rounds: { type: "string", default: "1" },
+        warmup: { type: "string", default: "10" },
         scenarios: { type: "string", default: ALL_KEYS.join(",") },
         concurrency: { type: "string", default: "32,1" },
         json: { type: "string", default: "bench.json" },
@@ -72,6 +77,7 @@ if (values.help) {
 const seconds = Math.min(120, Math.max(1, Number(values.seconds) || 10));
 const rounds = Math.min(10, Math.max(1, Number(values.rounds) || 1));
 const halfSeconds = Math.max(1, Math.ceil(seconds / 2));
+const warmupSeconds = Math.min(120, Math.max(0, Number(values.warmup) || 0));
 const levels = values.concurrency.split(",").map(Number).filter((n) => n >= 1);
 const wanted = values.scenarios.split(",").map((s) => s.trim()).filter(Boolean);
 const unknown = wanted.filter((k) => !ALL_KEYS.includes(k));
@@ -192,6 +198,16 @@ for (const scenario of SCENARIOS.filter((s) => wanted.includes(s.key))) {
       console.error(`  mesh: ${JSON.stringify(pair.mesh?.answer)}`);
     }
     const order = pair.mesh ? ["bare", "mesh", "mesh", "bare"] : ["bare"];
+    if (warmupSeconds > 0) {
+      for (const concurrency of levels) {
+        for (const [key, side] of Object.entries(sides)) {
+          console.error(
+            `bench: ${scenario.key}: warm-up, c${concurrency}, ${key} (${warmupSeconds} s)`,
+          );
+          await wrk.warm(side.port, concurrency, warmupSeconds);
+        }
+      }
+    }
     const runs: Record<string, SideResult["runs"]> = {};
     for (let round = 1; round <= rounds; round++) {
       for (const concurrency of levels) {
@@ -229,6 +245,7 @@ const cpuTotal = (cpu: Record<string, number>) => Object.values(cpu).reduce((n, 
 console.log(
   `\n## hello world through the gateway: mesh vs bare, interleaved A B B A\n\n` +
     `${host.hostname}: ${host.cores} cores, ${host.cpu}; Deno ${Deno.version.deno}; ` +
+    `${warmupSeconds} s of warm-up per side and concurrency first; ` +
     `${seconds} s measured per side, concurrency and round (2 × ${halfSeconds} s, 1 s warm-up ` +
     `each); ${rounds} round(s); wrk; CPU from /proc (CLK_TCK ${TICKS}); ` +
     `${Math.round((Date.now() - started) / 1000)} s in all\n`,
@@ -277,7 +294,14 @@ await Deno.writeTextFile(
     {
       date: new Date(started).toISOString(),
       machine: { ...host, deno: Deno.version.deno, clockTicks: TICKS },
-      options: { seconds, halfSeconds, rounds, concurrency: levels, profile: values.profile },
+      options: {
+        seconds,
+        halfSeconds,
+        warmupSeconds,
+        rounds,
+        concurrency: levels,
+        profile: values.profile,
+      },
       ok,
       scenarios: results,
     },

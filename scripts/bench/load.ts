@@ -72,6 +72,15 @@ export class Wrk implements AsyncDisposable {
     ];
   }
 
+  /** Load that is not measured: `seconds` of it, for the JIT to settle before measuring. */
+  async warm(port: number, concurrency: number, seconds: number): Promise<void> {
+    await new Deno.Command(this.#binary, {
+      args: this.#args(port, concurrency, seconds),
+      stdout: "null",
+      stderr: "null",
+    }).output();
+  }
+
   /**
    * Warms up for 1 s, then calls `before()`, runs the measured load for `seconds` and calls
    * `after()` as soon as wrk exits (the CPU samples around the measured run).
@@ -82,11 +91,7 @@ export class Wrk implements AsyncDisposable {
     seconds: number,
     hooks: { before(): void; after(): void; onStart?(pid: number): void },
   ): Promise<LoadFigures> {
-    await new Deno.Command(this.#binary, {
-      args: this.#args(port, concurrency, 1),
-      stdout: "null",
-      stderr: "null",
-    }).output();
+    await this.warm(port, concurrency, 1);
     hooks.before();
     const child = new Deno.Command(this.#binary, {
       args: this.#args(port, concurrency, seconds),
