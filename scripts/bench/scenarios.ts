@@ -154,8 +154,8 @@ async function cluster() {
 const READY = /ready/;
 
 /** Instances of the Worker in the one worker process of the `instances` scenario's sides. */
-export const FEW_INSTANCES = 2;
-export const MANY_INSTANCES = 2000;
+const FEW_INSTANCES = 2;
+const MANY_INSTANCES = 2000;
 
 /**
  * One side of the `instances` scenario on its own nats-server and etcd (measured with it): the
