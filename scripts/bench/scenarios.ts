@@ -82,6 +82,19 @@ function mesh(args: string[], env: Record<string, string>, profileLog?: string):
   });
 }
 
+/** Args of `serve` with the gateway on 127.0.0.1:`port`, running `only` these components if set. */
+function serveArgs(port: number, only?: string, ...extra: string[]): string[] {
+  return [
+    "serve",
+    "--config",
+    CONFIG,
+    ...(only ? ["--only", only] : []),
+    `--Frontend.port=${port}`,
+    "--Frontend.host=127.0.0.1",
+    ...extra,
+  ];
+}
+
 /** Starts `named` processes, waits for `ready` lines, then for a 200 on `port`. */
 async function side(
   label: string,
@@ -169,16 +182,10 @@ async function instancesSide(label: string, instances: number): Promise<Side> {
     const s = await side(label, port, [
       ["worker", () => mesh(["worker", "--instances", String(instances)], c.env)],
       ["front", () =>
-        mesh([
-          "serve",
-          "--config",
-          CONFIG,
-          "--only",
-          "Frontend,Processor",
-          `--Frontend.port=${port}`,
-          "--Frontend.host=127.0.0.1",
-          `--Processor.min_workers=${instances}`,
-        ], c.env)],
+        mesh(
+          serveArgs(port, "Frontend,Processor", `--Processor.min_workers=${instances}`),
+          c.env,
+        )],
     ]);
     s.processes.push(...c.measured);
     const dispose = s[Symbol.asyncDispose];
@@ -221,14 +228,7 @@ export const SCENARIOS: Scenario[] = [
         () =>
           side("mesh", meshPort, [[
             "server",
-            () =>
-              mesh([
-                "serve",
-                "--config",
-                CONFIG,
-                `--Frontend.port=${meshPort}`,
-                "--Frontend.host=127.0.0.1",
-              ], {}),
+            () => mesh(serveArgs(meshPort), {}),
           ]]),
       );
     },
@@ -253,15 +253,7 @@ export const SCENARIOS: Scenario[] = [
             ["worker2", () => mesh(["worker"], env)],
             ["front", () =>
               mesh(
-                [
-                  "serve",
-                  "--config",
-                  CONFIG,
-                  "--only",
-                  "Frontend,Processor",
-                  `--Frontend.port=${meshPort}`,
-                  "--Frontend.host=127.0.0.1",
-                ],
+                serveArgs(meshPort, "Frontend,Processor"),
                 env,
                 profileDir && `${profileDir}/front.log`,
               )],
@@ -291,16 +283,7 @@ export const SCENARIOS: Scenario[] = [
             ["worker1", () => mesh(["worker"], env)],
             ["worker2", () => mesh(["worker"], env)],
             ["processor", () => mesh(["serve", "--config", CONFIG, "--only", "Processor"], env)],
-            ["gateway", () =>
-              mesh([
-                "serve",
-                "--config",
-                CONFIG,
-                "--only",
-                "Frontend",
-                `--Frontend.port=${meshPort}`,
-                "--Frontend.host=127.0.0.1",
-              ], env)],
+            ["gateway", () => mesh(serveArgs(meshPort, "Frontend"), env)],
           ]),
         c.measured,
         c.stop,
