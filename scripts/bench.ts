@@ -12,7 +12,10 @@
  * - `instances`: the cost of many instances: the `nats` layout with one worker process running
  *   2000 Worker instances against the same with 2 (in the "bare" column), each side on its own
  *   nats-server and etcd;
- * - `reference`: a bare `Deno.serve` (`scripts/bench_baseline.ts`), one row, no pair.
+ * - `reference`: a bare `Deno.serve` (`scripts/bench_baseline.ts`), one row, no pair;
+ * - `floor` (only when named): the `nats` layout with floor workers in the mesh's place
+ *   (`scripts/bench/floor_worker.ts`, one constant reply frame per request, nothing decoded),
+ *   which measures what the front, the wire and the registry cost whatever a worker does.
  *
  * Load: `wrk -t2 -c32` and `wrk -t1 -c1` (`--concurrency 32,1`), POST /generate on 127.0.0.1.
  * Once both sides answer, each gets `--warmup` seconds (default 10) of unmeasured load at each
@@ -26,9 +29,10 @@
  * `--json FILE` (default `bench.json`). `--profile` runs the `nats` mesh's front and one worker
  * under V8's `--prof` and prints the top of `node --prof-process` for each.
  *
- * Options: `--scenarios reference,embedded,nats,split` (default all), `--seconds N`,
- * `--rounds N` (default 1), `--warmup N`, `--concurrency 32,1`, `--json FILE`, `--profile`. The exit code is 0
- * when every scenario ran without errors and the bare answers equal the mesh's, 1 otherwise.
+ * Options: `--scenarios reference,embedded,nats,...` (default all but `floor`), `--seconds N`,
+ * `--rounds N` (default 1), `--warmup N`, `--concurrency 32,1`, `--json FILE`, `--profile`. The
+ * exit code is 0 when every scenario ran without errors and the bare answers equal the mesh's, 1
+ * otherwise.
  *
  * @module
  */
@@ -45,6 +49,8 @@ const PLANE_BENCHES: Readonly<Record<string, string>> = {
   data: "scripts/bench/data_plane_bench.ts",
 };
 const ALL_KEYS = [...SCENARIOS.map((s) => s.key), ...Object.keys(PLANE_BENCHES)];
+const OPTIONAL_KEYS = SCENARIOS.filter((s) => s.optional).map((s) => s.key);
+const DEFAULT_KEYS = ALL_KEYS.filter((key) => !OPTIONAL_KEYS.includes(key));
 
 const USAGE = `deno task bench [--scenarios ${ALL_KEYS.join(",")}]
                 [--seconds 10] [--rounds 1] [--warmup 10] [--concurrency 32,1] [--json bench.json] [--profile]`;
@@ -56,7 +62,7 @@ function _args() {
         seconds: { type: "string", default: "10" },
         rounds: { type: "string", default: "1" },
         warmup: { type: "string", default: "10" },
-        scenarios: { type: "string", default: ALL_KEYS.join(",") },
+        scenarios: { type: "string", default: DEFAULT_KEYS.join(",") },
         concurrency: { type: "string", default: "32,1" },
         json: { type: "string", default: "bench.json" },
         profile: { type: "boolean", default: false },

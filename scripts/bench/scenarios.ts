@@ -36,6 +36,8 @@ export interface Side extends AsyncDisposable {
 export interface Scenario {
   key: string;
   name: string;
+  /** Run only when asked for by name (`--scenarios`), not by default. */
+  optional?: boolean;
   /** Starts both sides; `profileDir` asks the mesh side to write V8 profiles there. */
   start(profileDir?: string): Promise<{ bare: Side; mesh?: Side } & AsyncDisposable>;
 }
@@ -200,6 +202,40 @@ async function instancesSide(label: string, instances: number): Promise<Side> {
   }
 }
 
+/**
+ * Node 1's layout on one nats-server and etcd: the bare chain (two bare workers, the bare front)
+ * against the mesh's front (Frontend + Processor) with two workers from `worker`.
+ */
+async function nodeOneLayout(
+  worker: (env: Record<string, string>, n: number) => MeshProcess,
+  profileDir?: string,
+): Promise<{ bare: Side; mesh?: Side } & AsyncDisposable> {
+  const c = await cluster();
+  const [barePort, meshPort] = [await freePort(), await freePort()];
+  const env = c.env;
+  return pair(
+    () =>
+      side("bare chain", barePort, [
+        ["worker1", () => bare("bare_chain/worker.ts", [], env)],
+        ["worker2", () => bare("bare_chain/worker.ts", [], env)],
+        ["front", () => bare("bare_chain/front.ts", [String(barePort), "node1"], env)],
+      ], READY),
+    () =>
+      side("mesh", meshPort, [
+        ["worker1", () => worker(env, 1)],
+        ["worker2", () => worker(env, 2)],
+        ["front", () =>
+          mesh(
+            serveArgs(meshPort, "Frontend,Processor"),
+            env,
+            profileDir && `${profileDir}/front.log`,
+          )],
+      ]),
+    c.measured,
+    c.stop,
+  );
+}
+
 /** Every scenario, in the order they run. */
 export const SCENARIOS: Scenario[] = [
   {
@@ -236,32 +272,19 @@ export const SCENARIOS: Scenario[] = [
   {
     key: "nats",
     name: "NATS + etcd, node 1 layout: front (+Processor) and 2 worker processes",
-    async start(profileDir) {
-      const c = await cluster();
-      const [barePort, meshPort] = [await freePort(), await freePort()];
-      const env = c.env;
-      return pair(
-        () =>
-          side("bare chain", barePort, [
-            ["worker1", () => bare("bare_chain/worker.ts", [], env)],
-            ["worker2", () => bare("bare_chain/worker.ts", [], env)],
-            ["front", () => bare("bare_chain/front.ts", [String(barePort), "node1"], env)],
-          ], READY),
-        () =>
-          side("mesh", meshPort, [
-            ["worker1", () => mesh(["worker"], env, profileDir && `${profileDir}/worker1.log`)],
-            ["worker2", () => mesh(["worker"], env)],
-            ["front", () =>
-              mesh(
-                serveArgs(meshPort, "Frontend,Processor"),
-                env,
-                profileDir && `${profileDir}/front.log`,
-              )],
-          ]),
-        c.measured,
-        c.stop,
-      );
-    },
+    start: (profileDir) =>
+      nodeOneLayout(
+        (env, n) =>
+          mesh(["worker"], env, n === 1 && profileDir ? `${profileDir}/worker1.log` : undefined),
+        profileDir,
+      ),
+  },
+  {
+    key: "floor",
+    name: "NATS + etcd, node 1 layout, the mesh's workers replaced by floor workers " +
+      "(scripts/bench/floor_worker.ts: one constant frame per request, nothing read)",
+    optional: true,
+    start: () => nodeOneLayout((env) => bare("bench/floor_worker.ts", [], env)),
   },
   {
     key: "split",
