@@ -14,6 +14,7 @@ import { Buffer } from "node:buffer";
 import type { BusMessage } from "../planes/bus.ts";
 import { parseJsonBody } from "./json_body.ts";
 import { decodeStrictUtf8 } from "./strict_utf8.ts";
+import { ASCII_MAX, writeAscii } from "../utils/ascii_text.ts";
 
 /**
  * Header names: of a cancel message on an instance's control subject (`requestId`, `kind`), and of
@@ -95,6 +96,10 @@ export function encodeJson(value: unknown): Uint8Array {
 
 /** Encodes text (JSON already written) for the wire, as UTF-8. */
 export function encodeText(text: string): Uint8Array {
+  if (text.length <= ASCII_MAX) {
+    const out = _bytes(text.length);
+    if (writeAscii(text, out, 0) === text.length) return out;
+  }
   const out = _bytes(Buffer.byteLength(text));
   encoder.encodeInto(text, out);
   return out;
@@ -148,7 +153,8 @@ const _MAX_ID_BYTES = 256;
 
 /** Writes `text` at `at` after its u16 byte length; returns the offset after it. */
 function _putString(out: Uint8Array, view: DataView, at: number, text: string): number {
-  const { written } = encoder.encodeInto(text, out.subarray(at + 2));
+  let written = writeAscii(text, out, at + 2);
+  if (written < 0) written = encoder.encodeInto(text, out.subarray(at + 2)).written;
   view.setUint16(at, written, true);
   return at + 2 + written;
 }

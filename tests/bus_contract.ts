@@ -307,6 +307,20 @@ export function busContract(name: string, factory: BusPlaneFactory): void {
     assert.deepEqual(answer!.headers, { "Mesh-Kind": "final", "Mesh-Seq": "0", "Echo-Of": "r-7" });
   });
 
+  test("subjects and reply subjects that are not ASCII arrive as sent", async (open) => {
+    const [a, b] = [await open(), await open()];
+    const got = new Collector();
+    b.subscribe("mesh.grüße.*", got.handler);
+    await b.flush();
+    a.publish("mesh.grüße.東京", bytes("x"), { reply: "_INBOX.réponse.1" });
+    a.publish("mesh.grüße.plain", bytes("y"), { reply: "_INBOX.ascii.2" });
+    const [first, second] = await got.waitFor(2);
+    assert.equal(first!.subject, "mesh.grüße.東京");
+    assert.equal(first!.reply, "_INBOX.réponse.1");
+    assert.equal(second!.subject, "mesh.grüße.plain");
+    assert.equal(second!.reply, "_INBOX.ascii.2");
+  });
+
   test("a message with a reply that reaches nobody yields a no-responders notice", async (open) => {
     const a = await open();
     const inbox = a.newInbox();
