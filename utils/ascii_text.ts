@@ -1,11 +1,12 @@
 /**
  * Short ASCII text to and from bytes in JavaScript, without calling into the runtime. Deno's
  * `TextDecoder.decode` and `TextEncoder.encodeInto` are calls into Rust: about 0.1 µs each when
- * hot, but a worker answering one request at a time runs its path cold, and there the four such
- * calls of a request (its id and body in, the instance id and answer out) cost about 12 µs of
- * the worker's CPU per request (`deno task bench`, one connection; see `docs/performance.md`).
- * Request ids, instance ids and small JSON bodies are short and almost always ASCII, where UTF-8
- * is one byte per character; anything longer or not ASCII is left to the runtime's codecs.
+ * hot, but a worker answering one request at a time runs its path cold. There the decode and
+ * encode of one request (four to six such calls: subjects, request id and body in, instance id
+ * and answer out; and its JSON) cost 11–13 µs of the worker's CPU, and doing short ASCII text here
+ * took back about 6 µs (`deno task bench`, one connection; see `docs/performance.md`). Ids,
+ * subjects and small JSON bodies are short and almost always ASCII, where UTF-8 is one byte per
+ * character; anything longer or not ASCII is left to the runtime's codecs.
  *
  * @example
  * ```ts
