@@ -101,7 +101,7 @@ function serveArgs(port: number, only?: string, ...extra: string[]): string[] {
 async function side(
   label: string,
   port: number,
-  named: [string, () => MeshProcess][],
+  named: Named,
   readyLine?: RegExp,
 ): Promise<Side> {
   const started: [string, MeshProcess][] = [];
@@ -202,37 +202,49 @@ async function instancesSide(label: string, instances: number): Promise<Side> {
   }
 }
 
+type Named = [string, () => MeshProcess][];
+
 /**
- * Node 1's layout on one nats-server and etcd: the bare chain (two bare workers, the bare front)
- * against the mesh's front (Frontend + Processor) with two workers from `worker`.
+ * Both sides of a NATS scenario on one nats-server and etcd (measured with them): the bare
+ * chain's processes and the mesh's, each given the cluster's environment and its side's port.
  */
-async function nodeOneLayout(
-  worker: (env: Record<string, string>, n: number) => MeshProcess,
-  profileDir?: string,
+async function clusterPair(
+  bareSide: (env: Record<string, string>, port: number) => Named,
+  meshSide: (env: Record<string, string>, port: number) => Named,
 ): Promise<{ bare: Side; mesh?: Side } & AsyncDisposable> {
   const c = await cluster();
   const [barePort, meshPort] = [await freePort(), await freePort()];
-  const env = c.env;
   return pair(
-    () =>
-      side("bare chain", barePort, [
-        ["worker1", () => bare("bare_chain/worker.ts", [], env)],
-        ["worker2", () => bare("bare_chain/worker.ts", [], env)],
-        ["front", () => bare("bare_chain/front.ts", [String(barePort), "node1"], env)],
-      ], READY),
-    () =>
-      side("mesh", meshPort, [
-        ["worker1", () => worker(env, 1)],
-        ["worker2", () => worker(env, 2)],
-        ["front", () =>
-          mesh(
-            serveArgs(meshPort, "Frontend,Processor"),
-            env,
-            profileDir && `${profileDir}/front.log`,
-          )],
-      ]),
+    () => side("bare chain", barePort, bareSide(c.env, barePort), READY),
+    () => side("mesh", meshPort, meshSide(c.env, meshPort)),
     c.measured,
     c.stop,
+  );
+}
+
+/**
+ * Node 1's layout: the bare chain (two bare workers, the bare front) against the mesh's front
+ * (Frontend + Processor) with two workers from `worker`.
+ */
+function nodeOneLayout(
+  worker: (env: Record<string, string>, n: number) => MeshProcess,
+  profileDir?: string,
+): Promise<{ bare: Side; mesh?: Side } & AsyncDisposable> {
+  return clusterPair(
+    (env, port) => [
+      ["worker1", () => bare("bare_chain/worker.ts", [], env)],
+      ["worker2", () => bare("bare_chain/worker.ts", [], env)],
+      ["front", () => bare("bare_chain/front.ts", [String(port), "node1"], env)],
+    ],
+    (env, port) => [
+      ["worker1", () => worker(env, 1)],
+      ["worker2", () => worker(env, 2)],
+      [
+        "front",
+        () =>
+          mesh(serveArgs(port, "Frontend,Processor"), env, profileDir && `${profileDir}/front.log`),
+      ],
+    ],
   );
 }
 
@@ -289,29 +301,21 @@ export const SCENARIOS: Scenario[] = [
   {
     key: "split",
     name: "NATS + etcd, split layout: gateway, processor, 2 worker processes",
-    async start() {
-      const c = await cluster();
-      const [barePort, meshPort] = [await freePort(), await freePort()];
-      const env = c.env;
-      return pair(
-        () =>
-          side("bare chain", barePort, [
-            ["worker1", () => bare("bare_chain/worker.ts", [], env)],
-            ["worker2", () => bare("bare_chain/worker.ts", [], env)],
-            ["processor", () => bare("bare_chain/processor.ts", [], env)],
-            ["gateway", () => bare("bare_chain/front.ts", [String(barePort), "split"], env)],
-          ], READY),
-        () =>
-          side("mesh", meshPort, [
-            ["worker1", () => mesh(["worker"], env)],
-            ["worker2", () => mesh(["worker"], env)],
-            ["processor", () => mesh(["serve", "--config", CONFIG, "--only", "Processor"], env)],
-            ["gateway", () => mesh(serveArgs(meshPort, "Frontend"), env)],
-          ]),
-        c.measured,
-        c.stop,
-      );
-    },
+    start: () =>
+      clusterPair(
+        (env, port) => [
+          ["worker1", () => bare("bare_chain/worker.ts", [], env)],
+          ["worker2", () => bare("bare_chain/worker.ts", [], env)],
+          ["processor", () => bare("bare_chain/processor.ts", [], env)],
+          ["gateway", () => bare("bare_chain/front.ts", [String(port), "split"], env)],
+        ],
+        (env, port) => [
+          ["worker1", () => mesh(["worker"], env)],
+          ["worker2", () => mesh(["worker"], env)],
+          ["processor", () => mesh(["serve", "--config", CONFIG, "--only", "Processor"], env)],
+          ["gateway", () => mesh(serveArgs(port, "Frontend"), env)],
+        ],
+      ),
   },
   {
     key: "instances",
